@@ -1,0 +1,175 @@
+#include "applier.h"
+
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include "event_codec.h"
+#include "log.h"
+#include "timeutil.h"
+
+namespace clusterlite {
+
+Applier::Applier(Store& store, const PluginRegistry& registry, EventLog& log, int max_batch, ApplyListener* listener)
+    : store_(store), registry_(registry), log_(log), max_batch_(max_batch), listener_(listener) {}
+
+Applier::~Applier() { stop(); }
+
+std::optional<int64_t> Applier::stored_offset(int32_t partition) {
+  SQLite::Statement q(store_.writer(), "SELECT next_offset FROM _cl_offsets WHERE topic = ? AND partition = ?");
+  q.bind(1, log_.topic());
+  q.bind(2, partition);
+  if (!q.executeStep()) return std::nullopt;
+  return q.getColumn(0).getInt64();
+}
+
+void Applier::start() {
+  auto& db = store_.writer();
+  {
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    for (auto& p : registry_.plugins()) {
+      try {
+        p.table->create_table(db);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("plugin " + p.path + ": create_table failed: " + e.what());
+      }
+    }
+    tx.commit();
+  }
+  {
+    SQLite::Statement q(db, "SELECT partition, next_offset FROM _cl_offsets WHERE topic = ?");
+    q.bind(1, log_.topic());
+    std::lock_guard lock(mutex_);
+    while (q.executeStep()) applied_[q.getColumn(0).getInt()] = q.getColumn(1).getInt64();
+  }
+  log_.start([this](int32_t partition) { return stored_offset(partition); });
+  thread_ = std::thread([this] { run(); });
+}
+
+void Applier::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+std::map<int32_t, int64_t> Applier::applied() const {
+  std::lock_guard lock(mutex_);
+  return applied_;
+}
+
+ApplierStats Applier::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+namespace {
+
+// Applies one event through its plugin; never throws.
+Status apply_one(SQLite::Database& db, const PluginRegistry& registry, const LogRecord& record, DatabaseEvent& event) {
+  if (auto reason = decode_event(record.value, event); !reason.empty()) return Status::Invalid("malformed event: " + reason);
+  TableOperations* plugin = registry.find(event.table_name);
+  if (!plugin) return Status::NotFound("no plugin serves table " + event.table_name);
+  db.exec("SAVEPOINT apply_event");
+  Status status;
+  try {
+    status = event.operation == Operation::kDelete ? plugin->handle_delete(db, event) : plugin->handle_upsert(db, event);
+  } catch (const std::exception& e) {
+    status = Status::Internal(std::string("plugin threw: ") + e.what());
+  } catch (...) {
+    status = Status::Internal("plugin threw a non-standard exception");
+  }
+  if (status.ok()) {
+    db.exec("RELEASE apply_event");
+  } else {
+    db.exec("ROLLBACK TO apply_event");
+    db.exec("RELEASE apply_event");
+  }
+  return status;
+}
+
+}  // namespace
+
+std::vector<AppliedEvent> Applier::apply_batch(const std::vector<LogRecord>& records) {
+  auto& db = store_.writer();
+  std::vector<AppliedEvent> out;
+  out.reserve(records.size());
+  std::map<int32_t, int64_t> next;
+  uint64_t rejected = 0;
+  {
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement reject(db,
+                             "INSERT OR REPLACE INTO _cl_rejected (topic, partition, offset, event_id, table_name, "
+                             "status, reason, payload, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const auto& record : records) {
+      DatabaseEvent event;
+      Status status = apply_one(db, registry_, record, event);
+      if (!status.ok()) {
+        ++rejected;
+        reject.bind(1, log_.topic());
+        reject.bind(2, record.partition);
+        reject.bind(3, static_cast<int64_t>(record.offset));
+        reject.bind(4, event.id);
+        reject.bind(5, event.table_name);
+        reject.bind(6, static_cast<int>(status.code()));
+        reject.bind(7, status.message());
+        reject.bind(8, record.value.data(), static_cast<int>(record.value.size()));
+        // The event's own time keeps the row identical on every node.
+        reject.bind(9, event.timestamp);
+        reject.exec();
+        reject.reset();
+        log::warn("applier", "rejected event at " + std::to_string(record.partition) + "/" +
+                                 std::to_string(record.offset) + ": " + status.message());
+      }
+      next[record.partition] = record.offset + 1;
+      out.push_back({event.id, record.partition, record.offset, std::move(status)});
+    }
+    SQLite::Statement save(db,
+                           "INSERT INTO _cl_offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
+                           "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset");
+    for (auto& [partition, offset] : next) {
+      save.bind(1, log_.topic());
+      save.bind(2, partition);
+      save.bind(3, static_cast<int64_t>(offset));
+      save.exec();
+      save.reset();
+    }
+    tx.commit();
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& [partition, offset] : next) applied_[partition] = offset;
+  stats_.applied += records.size() - rejected;
+  stats_.rejected += rejected;
+  stats_.batches += 1;
+  return out;
+}
+
+void Applier::run() {
+  std::vector<LogRecord> batch;
+  while (!stopping_) {
+    if (batch.empty()) {
+      try {
+        log_.poll(batch, static_cast<size_t>(max_batch_), std::chrono::milliseconds(100));
+      } catch (const std::exception& e) {
+        log::error("applier", std::string("reading the log failed: ") + e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      if (batch.empty()) continue;
+    }
+    std::vector<AppliedEvent> applied;
+    try {
+      applied = apply_batch(batch);
+    } catch (const std::exception& e) {
+      // Nothing of the batch was committed: keep it and try again.
+      {
+        std::lock_guard lock(mutex_);
+        stats_.failed_commits += 1;
+      }
+      log::error("applier", std::string("commit failed, retrying the batch: ") + e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    batch.clear();
+    if (listener_) listener_->on_applied(std::move(applied), this->applied());
+  }
+}
+
+}  // namespace clusterlite

@@ -1,0 +1,137 @@
+#include "completion_hub.h"
+
+namespace clusterlite {
+
+CompletionHub::CompletionHub() : thread_([this] { run(); }) {}
+
+CompletionHub::~CompletionHub() { shutdown(); }
+
+void CompletionHub::expect(const std::string& event_id, std::function<void(const WriteOutcome&)> done) {
+  std::lock_guard lock(mutex_);
+  writes_[event_id] = WriteWaiter{std::move(done), std::nullopt, -1, -1};
+}
+
+void CompletionHub::arm(const std::string& event_id, Clock::time_point deadline, int32_t partition, int64_t offset) {
+  std::lock_guard lock(mutex_);
+  auto it = writes_.find(event_id);
+  if (it == writes_.end()) return;
+  it->second.deadline = deadline;
+  it->second.partition = partition;
+  it->second.offset = offset;
+  changed_ = true;
+  wake_.notify_one();
+}
+
+bool CompletionHub::cancel(const std::string& event_id) {
+  std::lock_guard lock(mutex_);
+  return writes_.erase(event_id) > 0;
+}
+
+bool CompletionHub::reached(const std::map<int32_t, int64_t>& targets) const {
+  for (auto& [partition, target] : targets) {
+    auto it = applied_.find(partition);
+    int64_t have = it == applied_.end() ? 0 : it->second;
+    if (have < target) return false;
+  }
+  return true;
+}
+
+void CompletionHub::when_applied(std::map<int32_t, int64_t> targets, Clock::time_point deadline,
+                                 std::function<void(bool)> done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!reached(targets) && !stopping_) {
+      offset_waiters_.push_back({std::move(targets), deadline, std::move(done)});
+      changed_ = true;
+      wake_.notify_one();
+      return;
+    }
+  }
+  done(!stopping_);
+}
+
+void CompletionHub::on_applied(std::vector<AppliedEvent> batch, const std::map<int32_t, int64_t>& next_offsets) {
+  std::lock_guard lock(mutex_);
+  for (auto& [partition, offset] : next_offsets) applied_[partition] = offset;
+  batches_.push_back(std::move(batch));
+  changed_ = true;
+  wake_.notify_one();
+}
+
+void CompletionHub::set_applied(const std::map<int32_t, int64_t>& next_offsets) {
+  std::lock_guard lock(mutex_);
+  applied_ = next_offsets;
+}
+
+size_t CompletionHub::pending_writes() const {
+  std::lock_guard lock(mutex_);
+  return writes_.size();
+}
+
+void CompletionHub::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    wake_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void CompletionHub::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_ = false;
+    // Collect everything that is due into ready_, then run it unlocked.
+    while (!batches_.empty()) {
+      auto batch = std::move(batches_.front());
+      batches_.pop_front();
+      for (auto& applied : batch) {
+        auto it = writes_.find(applied.event_id);
+        if (it == writes_.end()) continue;
+        WriteOutcome outcome{true, std::move(applied.status), applied.partition, applied.offset};
+        ready_.push_back([done = std::move(it->second.done), outcome = std::move(outcome)] { done(outcome); });
+        writes_.erase(it);
+      }
+    }
+    auto now = Clock::now();
+    std::optional<Clock::time_point> next_deadline;
+    for (auto it = writes_.begin(); it != writes_.end();) {
+      auto& w = it->second;
+      if (stopping_ || (w.deadline && *w.deadline <= now)) {
+        WriteOutcome outcome{false, Status::Ok(), w.partition, w.offset};
+        ready_.push_back([done = std::move(w.done), outcome] { done(outcome); });
+        it = writes_.erase(it);
+        continue;
+      }
+      if (w.deadline && (!next_deadline || *w.deadline < *next_deadline)) next_deadline = w.deadline;
+      ++it;
+    }
+    for (auto it = offset_waiters_.begin(); it != offset_waiters_.end();) {
+      bool ok = reached(it->targets);
+      if (ok || stopping_ || it->deadline <= now) {
+        ready_.push_back([done = std::move(it->done), ok] { done(ok); });
+        it = offset_waiters_.erase(it);
+        continue;
+      }
+      if (!next_deadline || it->deadline < *next_deadline) next_deadline = it->deadline;
+      ++it;
+    }
+    if (!ready_.empty()) {
+      auto ready = std::move(ready_);
+      ready_.clear();
+      lock.unlock();
+      for (auto& fn : ready) fn();
+      lock.lock();
+      continue;
+    }
+    if (stopping_) return;
+    auto has_work = [&] { return stopping_ || changed_; };
+    if (next_deadline)
+      wake_.wait_until(lock, *next_deadline, has_work);
+    else
+      wake_.wait(lock, has_work);
+  }
+}
+
+}  // namespace clusterlite

@@ -1,0 +1,89 @@
+// CompletionHub: turns applied batches into answers for waiting requests.
+// A write registers its event id before appending; when this node's applier
+// commits that event the hub calls back with the verdict. Strong reads wait
+// for per-partition offsets. Callbacks and deadlines run on the hub's own
+// thread, never on the applier's or a reactor's.
+#pragma once
+
+#include <clusterlite/status.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "applier.h"
+
+namespace clusterlite {
+
+using Clock = std::chrono::steady_clock;
+
+struct WriteOutcome {
+  bool applied = false;  // false: the deadline passed first (or the hub shut down)
+  Status status;         // the apply verdict when applied
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+class CompletionHub : public ApplyListener {
+ public:
+  CompletionHub();
+  ~CompletionHub() override;
+
+  // Registers interest in event `event_id`; `done` runs once. No deadline yet:
+  // call arm() once the log acknowledged the event, or cancel() if it refused.
+  void expect(const std::string& event_id, std::function<void(const WriteOutcome&)> done);
+  // Starts the deadline of a registered event (no-op if already answered).
+  void arm(const std::string& event_id, Clock::time_point deadline, int32_t partition, int64_t offset);
+  // Drops a registration; true if it was still waiting (then `done` never runs).
+  bool cancel(const std::string& event_id);
+
+  // Calls done(true) once every partition p in `targets` has applied up to
+  // (not including) targets[p], or done(false) at the deadline.
+  void when_applied(std::map<int32_t, int64_t> targets, Clock::time_point deadline, std::function<void(bool)> done);
+
+  // ApplyListener, called by the applier thread.
+  void on_applied(std::vector<AppliedEvent> batch, const std::map<int32_t, int64_t>& next_offsets) override;
+
+  // Seeds the applied offsets (before the applier starts).
+  void set_applied(const std::map<int32_t, int64_t>& next_offsets);
+
+  // Answers every waiter as timed out and stops the thread. Idempotent.
+  void shutdown();
+
+  size_t pending_writes() const;
+
+ private:
+  struct WriteWaiter {
+    std::function<void(const WriteOutcome&)> done;
+    std::optional<Clock::time_point> deadline;
+    int32_t partition = -1;
+    int64_t offset = -1;
+  };
+  struct OffsetWaiter {
+    std::map<int32_t, int64_t> targets;
+    Clock::time_point deadline;
+    std::function<void(bool)> done;
+  };
+  void run();
+  bool reached(const std::map<int32_t, int64_t>& targets) const;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool changed_ = false;  // a batch, deadline or waiter arrived since the last scan
+  std::unordered_map<std::string, WriteWaiter> writes_;
+  std::vector<OffsetWaiter> offset_waiters_;
+  std::map<int32_t, int64_t> applied_;
+  std::deque<std::vector<AppliedEvent>> batches_;
+  std::deque<std::function<void()>> ready_;  // callbacks to run outside the lock
+  std::thread thread_;
+};
+
+}  // namespace clusterlite

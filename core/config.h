@@ -1,0 +1,101 @@
+// Node configuration: one JSON file (comments allowed), then CLUSTERLITE_*
+// environment overrides. Every key and its default is in docs/configuration.md.
+#pragma once
+
+#include <clusterlite/context.h>
+#include <rapidjson/document.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace clusterlite {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Mode { kStandalone, kReplica, kShared };
+const char* to_string(Mode mode);
+
+struct PluginConfig {
+  bool enabled = true;
+  bool optional = false;
+  // The plugin's settings object, handed to its factory ({} when absent).
+  std::shared_ptr<rapidjson::Document> settings;
+};
+
+struct Config {
+  std::string node_id = "node-1";
+  // Without an explicit "mode": standalone when kafka.brokers is empty, else replica.
+  Mode mode = Mode::kStandalone;
+  bool mode_explicit = false;
+
+  struct Http {
+    std::string address = "127.0.0.1";
+    int port = 8082;
+    int threads = 2;
+    size_t max_body_bytes = 1 << 20;
+    std::vector<std::string> cors_origins;  // empty: no CORS headers; "*": any origin
+    int write_timeout_ms = 5000;            // wait for apply; past it a write answers 202
+    int strong_read_timeout_ms = 5000;      // ?consistency=strong wait bound; past it 503
+    std::string ui_directory;               // static web UI served at /ui/; empty: not served
+  } http;
+
+  struct Database {
+    std::string path = "clusterlite.db";
+    int busy_timeout_ms = 5000;
+    int read_connections = 4;
+  } database;
+
+  struct Kafka {
+    std::string brokers;  // comma-separated host:port; empty means standalone
+    std::string topic = "db_events";
+    int partitions = 3;
+    int replication_factor = 1;
+    std::string group_id = "clusterlite";  // shared mode's consumer group
+    int request_timeout_ms = 5000;         // broker unreachable: 503 after this
+    std::map<std::string, std::string> properties;  // passed to librdkafka as is
+  } kafka;
+
+  struct Applier {
+    int max_batch = 1000;  // events per SQLite transaction at most
+  } applier;
+
+  struct Plugins {
+    std::string directory = "plugins";
+    std::optional<std::vector<std::string>> load;  // explicit list; absent = every .so in directory
+    std::map<std::string, PluginConfig> configure;
+  } plugins;
+
+  struct Log {
+    LogLevel level = LogLevel::kInfo;
+    bool json = false;
+  } log;
+
+  // Where relative paths were resolved from (the config file's directory).
+  std::string base_dir = ".";
+};
+
+// Parses config text. Relative paths are resolved against `base_dir`.
+// Throws ConfigError naming the key for unknown keys, wrong types and bad values.
+Config parse_config(const std::string& text, const std::string& base_dir = ".");
+
+// Reads and parses the file at `path` (relative paths resolve against its directory).
+Config load_config_file(const std::string& path);
+
+// Applies CLUSTERLITE_NODE_ID, CLUSTERLITE_MODE, CLUSTERLITE_HTTP_ADDRESS, CLUSTERLITE_HTTP_PORT,
+// CLUSTERLITE_DB_PATH, CLUSTERLITE_KAFKA_BROKERS, CLUSTERLITE_KAFKA_TOPIC and
+// CLUSTERLITE_PLUGINS_DIR from `getenv`. Throws ConfigError on bad values.
+void apply_env_overrides(Config& config, const std::function<const char*(const char*)>& getenv);
+
+// Settles the default mode and checks keys against each other (replica and
+// shared modes need brokers, standalone needs none). Throws ConfigError.
+void finalize_config(Config& config);
+
+}  // namespace clusterlite

@@ -1,0 +1,81 @@
+#include "event_codec.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "json.h"
+#include "timeutil.h"
+
+namespace clusterlite {
+
+bool is_valid_table_name(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name[0] < 'a' || name[0] > 'z') return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
+std::string encode_event(const DatabaseEvent& event) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("id");
+  w.String(event.id.data(), event.id.size());
+  w.Key("operation");
+  w.String(to_string(event.operation));
+  w.Key("table_name");
+  w.String(event.table_name.data(), event.table_name.size());
+  w.Key("data");
+  event.data.Accept(w);
+  w.Key("timestamp");
+  w.String(event.timestamp.data(), event.timestamp.size());
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+namespace {
+
+bool string_member(const rapidjson::Value& obj, const char* name, std::string& out, std::string& error) {
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd()) {
+    error = std::string("missing field: ") + name;
+    return false;
+  }
+  if (!it->value.IsString()) {
+    error = std::string("field ") + name + " must be a string";
+    return false;
+  }
+  out.assign(it->value.GetString(), it->value.GetStringLength());
+  return true;
+}
+
+}  // namespace
+
+std::string decode_event(std::string_view bytes, DatabaseEvent& out) {
+  rapidjson::Document doc;
+  if (auto error = parse_json_strict(bytes, doc); !error.empty()) return error;
+  if (!doc.IsObject()) return "event must be a JSON object";
+  std::string error, op;
+  if (!string_member(doc, "id", out.id, error) || !string_member(doc, "operation", op, error) ||
+      !string_member(doc, "table_name", out.table_name, error) ||
+      !string_member(doc, "timestamp", out.timestamp, error))
+    return error;
+  if (op == "INSERT")
+    out.operation = Operation::kInsert;
+  else if (op == "UPDATE")
+    out.operation = Operation::kUpdate;
+  else if (op == "DELETE")
+    out.operation = Operation::kDelete;
+  else
+    return "unknown operation: " + op.substr(0, 32);
+  if (!is_valid_table_name(out.table_name)) return "invalid table_name";
+  if (!parse_rfc3339(out.timestamp)) return "timestamp is not RFC 3339";
+  auto data = doc.FindMember("data");
+  if (data == doc.MemberEnd()) return "missing field: data";
+  if (!data->value.IsObject()) return "field data must be an object";
+  out.data.SetObject();
+  out.data.CopyFrom(data->value, out.data.GetAllocator());
+  return {};
+}
+
+}  // namespace clusterlite

@@ -1,0 +1,22 @@
+// Encodes and decodes DatabaseEvent to and from the wire format:
+// {"id": uuid, "operation": "INSERT"|"UPDATE"|"DELETE", "table_name": "...",
+//  "data": {...}, "timestamp": RFC 3339}. Unknown fields are ignored.
+#pragma once
+
+#include <clusterlite/event.h>
+
+#include <string>
+#include <string_view>
+
+namespace clusterlite {
+
+std::string encode_event(const DatabaseEvent& event);
+
+// Decodes `bytes` into `out`. Returns "" on success, otherwise a one-line
+// reason ("not valid JSON at offset 12", "missing field: table_name", ...).
+std::string decode_event(std::string_view bytes, DatabaseEvent& out);
+
+// Table names the host accepts: ^[a-z][a-z0-9_]{0,62}$.
+bool is_valid_table_name(std::string_view name);
+
+}  // namespace clusterlite

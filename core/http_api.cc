@@ -1,0 +1,668 @@
+#include "http_api.h"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/net.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "checksum.h"
+#include "event_codec.h"
+#include "json.h"
+#include "log.h"
+#include "problem.h"
+#include "timeutil.h"
+#include "uuid.h"
+#include "work_queue.h"
+
+namespace clusterlite {
+
+using namespace Pistache;
+
+struct HttpApi::State {
+  explicit State(NodeServices s) : services(s), blocking(2) {}
+  NodeServices services;
+  WorkQueue blocking;  // broker round trips and table scans
+  std::shared_ptr<Http::Endpoint> endpoint;
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stopped{false};
+};
+
+namespace {
+
+constexpr size_t kMaxIdBytes = 256;
+constexpr int kDefaultLimit = 100;
+constexpr int kMaxLimit = 1000;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// The value of header `name`, whether Pistache parsed it into a typed header or kept it raw.
+std::optional<std::string> header(const Http::Request& req, const std::string& name) {
+  if (auto raw = req.headers().tryGetRaw(name)) return raw->value();
+  if (auto h = req.headers().tryGet(name)) {
+    std::ostringstream os;
+    h->write(os);
+    return os.str();
+  }
+  return std::nullopt;
+}
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes a path segment; false on a malformed escape.
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = s[i];
+    int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    if (n < 0 || i + n >= s.size()) return false;
+    for (int k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// An entity id from the URL: decoded, 1..256 bytes of UTF-8 without control
+// characters or '/'. Anything else is a 400 before any plugin sees it.
+bool decode_id(std::string_view raw, std::string& id) {
+  if (!percent_decode(raw, id) || id.empty() || id.size() > kMaxIdBytes || !valid_utf8(id)) return false;
+  for (unsigned char c : id)
+    if (c < 0x20 || c == 0x7F || c == '/') return false;
+  return true;
+}
+
+std::string url_encode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+int http_status(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalid: return 400;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kConflict: return 409;
+    case StatusCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+// A response header with a name chosen at run time. Pistache 0.0.5 does not
+// send raw headers added to a response, only typed ones.
+class TextHeader : public Http::Header::Header {
+ public:
+  TextHeader(std::string name, std::string value) : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  void write(std::ostream& os) const override { os << value_; }
+#ifdef SAFE_HEADER_CAST
+  uint64_t hash() const override { return Http::Header::detail::hash(name_.c_str()); }
+#endif
+
+ private:
+  std::string name_;
+  std::string value_;
+};
+
+// Owns a ResponseWriter until it sends exactly one response. Adds the node
+// header, CORS headers and fixes Pistache's keep-alive default.
+class Responder {
+ public:
+  Responder(const Http::Request& req, Http::ResponseWriter writer, const Config& config)
+      : writer_(std::move(writer)), config_(config) {
+    keep_alive_ = true;
+    if (auto c = req.headers().tryGet<Http::Header::Connection>())
+      keep_alive_ = c->control() != Http::ConnectionControl::Close;
+    else if (req.version() == Http::Version::Http10)
+      keep_alive_ = false;
+    if (!config.http.cors_origins.empty()) {
+      if (auto origin = header(req, "Origin")) {
+        auto& allowed = config.http.cors_origins;
+        if (std::find(allowed.begin(), allowed.end(), "*") != allowed.end())
+          cors_origin_ = "*";
+        else if (std::find(allowed.begin(), allowed.end(), *origin) != allowed.end())
+          cors_origin_ = *origin;
+      }
+    }
+  }
+
+  bool cors_allowed() const { return !cors_origin_.empty(); }
+
+  void add_header(const std::string& name, const std::string& value) {
+    writer_.headers().add(std::make_shared<TextHeader>(name, value));
+  }
+
+  void send(int status, const std::string& body = {}, const char* content_type = "application/json") {
+    if (sent_.exchange(true)) return;
+    auto& h = writer_.headers();
+    add_header("X-ClusterLite-Node", config_.node_id);
+    if (!body.empty()) add_header("Content-Type", content_type);
+    if (!cors_origin_.empty()) {
+      add_header("Access-Control-Allow-Origin", cors_origin_);
+      add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node");
+      if (cors_origin_ != "*") add_header("Vary", "Origin");
+    }
+    h.remove<Http::Header::Connection>();
+    h.add<Http::Header::Connection>(keep_alive_ ? Http::ConnectionControl::KeepAlive
+                                                : Http::ConnectionControl::Close);
+    writer_.send(static_cast<Http::Code>(status), body);
+  }
+
+  void problem(int status, std::string_view detail, std::string_view field = {}, std::string_view extra = {}) {
+    send(status, problem_json(status, detail, field, extra), "application/problem+json");
+  }
+
+ private:
+  Http::ResponseWriter writer_;
+  const Config& config_;
+  bool keep_alive_ = true;
+  std::string cors_origin_;
+  std::atomic<bool> sent_{false};
+};
+using ResponderPtr = std::shared_ptr<Responder>;
+
+enum class WriteKind { kCreate, kUpdate, kDelete };
+
+std::string accepted_body(const std::string& event_id, int32_t partition, int64_t offset, const char* detail) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("event_id");
+  w.String(event_id.c_str());
+  if (partition >= 0) {
+    w.Key("partition");
+    w.Int(partition);
+    w.Key("offset");
+    w.Int64(offset);
+  }
+  w.Key("detail");
+  w.String(detail);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+class Router {
+ public:
+  explicit Router(HttpApi::State& state) : s_(state), cfg_(state.services.config) {}
+
+  void handle(const Http::Request& req, ResponderPtr r) {
+    const std::string& path = req.resource();
+    auto method = req.method();
+    if (method == Http::Method::Options) return preflight(req, *r);
+    if (s_.draining) {
+      r->add_header("Retry-After", "1");
+      return r->problem(503, "the node is shutting down");
+    }
+
+    if (path == "/healthz") {
+      if (only_get(method, *r)) healthz(*r);
+      return;
+    }
+    if (path == "/readyz") {
+      if (only_get(method, *r)) readyz(*r);
+      return;
+    }
+    if (path == "/_cluster/status") {
+      if (only_get(method, *r)) cluster_status(*r);
+      return;
+    }
+    if (path.rfind("/_cluster/checksum/", 0) == 0) {
+      if (only_get(method, *r)) checksum(path.substr(strlen("/_cluster/checksum/")), r);
+      return;
+    }
+    if (path == "/" || path == "/ui") {
+      r->add_header("Location", "/ui/");
+      return r->send(302, {}, "text/plain");
+    }
+    if (path.rfind("/ui/", 0) == 0) {
+      if (only_get(method, *r)) static_file(path.substr(4), *r);
+      return;
+    }
+
+    // /{table} or /{table}/{id}
+    std::string_view rest(path);
+    if (rest.empty() || rest[0] != '/') return r->problem(404, "no such resource");
+    rest.remove_prefix(1);
+    auto slash = rest.find('/');
+    std::string_view table_raw = rest.substr(0, slash);
+    std::string_view id_raw = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (slash != std::string_view::npos && (id_raw.empty() || id_raw.find('/') != std::string_view::npos))
+      return r->problem(404, "no such resource");
+    std::string table(table_raw);
+    TableOperations* plugin = is_valid_table_name(table) ? s_.services.registry.find(table) : nullptr;
+    if (!plugin) return r->problem(404, "unknown table: " + std::string(table_raw.substr(0, 64)));
+
+    if (slash == std::string_view::npos) {
+      if (method == Http::Method::Get) return list(req, plugin, table, r);
+      if (method == Http::Method::Post) return write(req, WriteKind::kCreate, plugin, table, {}, r);
+      not_allowed(*r, "GET, POST, OPTIONS");
+      return;
+    }
+    std::string id;
+    bool id_ok = decode_id(id_raw, id);
+    if (method == Http::Method::Get || method == Http::Method::Put || method == Http::Method::Delete) {
+      if (!id_ok) return r->problem(400, "invalid id in path");
+      if (method == Http::Method::Get) return get_one(req, plugin, id, r);
+      return write(req, method == Http::Method::Put ? WriteKind::kUpdate : WriteKind::kDelete, plugin, table, id, r);
+    }
+    not_allowed(*r, "GET, PUT, DELETE, OPTIONS");
+  }
+
+ private:
+  bool only_get(Http::Method method, Responder& r) {
+    if (method == Http::Method::Get) return true;
+    not_allowed(r, "GET, OPTIONS");
+    return false;
+  }
+
+  void not_allowed(Responder& r, const char* allow) {
+    r.add_header("Allow", allow);
+    r.problem(405, "method not allowed; allowed: " + std::string(allow));
+  }
+
+  void preflight(const Http::Request& req, Responder& r) {
+    r.add_header("Allow", "GET, POST, PUT, DELETE, OPTIONS");
+    if (r.cors_allowed()) {
+      r.add_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+      auto asked = header(req, "Access-Control-Request-Headers");
+      r.add_header("Access-Control-Allow-Headers", asked ? *asked : "Content-Type, Authorization, Prefer");
+      r.add_header("Access-Control-Max-Age", "600");
+    }
+    r.send(204, {}, "text/plain");
+  }
+
+  void healthz(Responder& r) {
+    r.send(200, R"({"status":"ok"})");
+  }
+
+  void readyz(Responder& r) {
+    bool reachable = s_.services.log.reachable();
+    std::string body = std::string(R"({"ready":)") + (reachable ? "true" : "false") + R"(,"log_reachable":)" +
+                       (reachable ? "true" : "false") + "}";
+    r.send(reachable ? 200 : 503, body);
+  }
+
+  void cluster_status(Responder& r) {
+    auto& sv = s_.services;
+    auto applied = sv.applier.applied();
+    auto stats = sv.applier.stats();
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("node_id");
+    w.String(cfg_.node_id.c_str());
+    w.Key("mode");
+    w.String(to_string(cfg_.mode));
+    w.Key("topic");
+    w.String(sv.log.topic().c_str());
+    w.Key("log_reachable");
+    w.Bool(sv.log.reachable());
+    auto ends = sv.log.end_offsets(std::chrono::milliseconds(500));
+    w.Key("partitions");
+    w.StartArray();
+    std::map<int32_t, int64_t> all = applied;
+    if (ends)
+      for (auto& [p, _] : *ends) all.emplace(p, 0);
+    for (auto& [p, next] : all) {
+      w.StartObject();
+      w.Key("partition");
+      w.Int(p);
+      w.Key("applied_offset");
+      w.Int64(next);
+      if (ends && ends->count(p)) {
+        int64_t end = ends->at(p);
+        w.Key("log_end");
+        w.Int64(end);
+        w.Key("lag");
+        w.Int64(std::max<int64_t>(0, end - next));
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("events_applied");
+    w.Uint64(stats.applied);
+    w.Key("events_rejected");
+    w.Uint64(stats.rejected);
+    w.Key("plugins");
+    w.StartArray();
+    for (auto& p : sv.registry.plugins()) {
+      w.StartObject();
+      w.Key("name");
+      w.String(p.name.c_str());
+      w.Key("table");
+      w.String(p.table->table_name().c_str());
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    r.send(200, std::string(buf.GetString(), buf.GetSize()));
+  }
+
+  void checksum(std::string table, ResponderPtr r) {
+    TableOperations* plugin = is_valid_table_name(table) ? s_.services.registry.find(table) : nullptr;
+    if (!plugin) return r->problem(404, "unknown table: " + table.substr(0, 64));
+    auto& state = s_;
+    state.blocking.post([&state, plugin, table, r] {
+      try {
+        auto reader = state.services.store.read();
+        auto sum = table_checksum(reader.db(), *plugin, state.services.log.topic());
+        r->send(200, sum);
+      } catch (const std::exception& e) {
+        log::error("http", "checksum of " + table + " failed: " + e.what());
+        r->problem(500, "checksum failed");
+      }
+    });
+  }
+
+  void static_file(const std::string& rel, Responder& r) {
+    const std::string& dir = cfg_.http.ui_directory;
+    std::string name = rel.empty() ? "index.html" : rel;
+    bool safe = !dir.empty() && name.find("..") == std::string::npos && name.size() < 200;
+    for (char c : name)
+      if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '/')) safe = false;
+    std::ifstream in(std::filesystem::path(dir) / name, std::ios::binary);
+    if (!safe || !in) {
+      r.problem(404, "no such file");
+      }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto ext = std::filesystem::path(name).extension().string();
+    const char* type = ext == ".html" ? "text/html; charset=utf-8"
+                       : ext == ".js" ? "text/javascript; charset=utf-8"
+                       : ext == ".css" ? "text/css; charset=utf-8"
+                       : ext == ".svg" ? "image/svg+xml"
+                       : ext == ".png" ? "image/png"
+                       : ext == ".json" ? "application/json"
+                                        : "application/octet-stream";
+    r.add_header("Cache-Control", "no-cache");
+    r.send(200, ss.str(), type);
+  }
+
+  bool strong(const Http::Request& req, Responder& r, bool& wants) {
+    wants = false;
+    auto c = req.query().get("consistency");
+    if (!c) return true;
+    if (*c == "strong") {
+      wants = true;
+      return true;
+    }
+    if (*c == "local") return true;
+    r.problem(400, "consistency must be \"local\" or \"strong\"", "consistency");
+    return false;
+  }
+
+  // Runs `read` now, or after this node caught up with the log's current end.
+  void with_consistency(bool strong, ResponderPtr r, std::function<void()> read) {
+    if (!strong) return read();
+    auto& state = s_;
+    int timeout_ms = cfg_.http.strong_read_timeout_ms;
+    state.blocking.post([&state, r, read = std::move(read), timeout_ms] {
+      auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+      auto ends = state.services.log.end_offsets(std::chrono::milliseconds(timeout_ms));
+      if (!ends) return r->problem(503, "event log unreachable: cannot establish a strong read");
+      state.services.hub.when_applied(*ends, deadline, [r, read](bool ok) {
+        if (!ok) return r->problem(503, "node did not catch up with the log in time");
+        read();
+      });
+    });
+  }
+
+  void get_one(const Http::Request& req, TableOperations* plugin, const std::string& id, ResponderPtr r) {
+    bool wants_strong;
+    if (!strong(req, *r, wants_strong)) return;
+    auto& store = s_.services.store;
+    with_consistency(wants_strong, r, [&store, plugin, id, r] {
+      std::optional<std::string> row;
+      try {
+        auto reader = store.read();
+        row = plugin->get(reader.db(), id);
+      } catch (const std::exception& e) {
+        log::error("http", std::string("get failed: ") + e.what());
+        return r->problem(500, "read failed");
+      }
+      if (!row) return r->problem(404, "not found: " + id.substr(0, 64));
+      r->send(200, *row);
+    });
+  }
+
+  void list(const Http::Request& req, TableOperations* plugin, const std::string& table, ResponderPtr r) {
+    int limit = kDefaultLimit;
+    if (auto l = req.query().get("limit")) {
+      char* end = nullptr;
+      long v = std::strtol(l->c_str(), &end, 10);
+      if (l->empty() || *end != '\0' || v < 1 || v > kMaxLimit)
+        return r->problem(400, "limit must be an integer from 1 to " + std::to_string(kMaxLimit), "limit");
+      limit = static_cast<int>(v);
+    }
+    std::string after;
+    if (auto a = req.query().get("after")) {
+      if (!decode_id(*a, after)) return r->problem(400, "after must be an entity id", "after");
+    }
+    bool wants_strong;
+    if (!strong(req, *r, wants_strong)) return;
+    auto& store = s_.services.store;
+    with_consistency(wants_strong, r, [&store, plugin, table, after, limit, r] {
+      std::vector<Row> rows;
+      try {
+        auto reader = store.read();
+        rows = plugin->get_all(reader.db(), after, limit + 1);
+      } catch (const std::exception& e) {
+        log::error("http", std::string("list failed: ") + e.what());
+        return r->problem(500, "read failed");
+      }
+      bool more = static_cast<int>(rows.size()) > limit;
+      if (more) rows.resize(limit);
+      std::string body = "[";
+      for (size_t i = 0; i < rows.size(); ++i) {
+        if (i) body.push_back(',');
+        body.append(rows[i].json);
+      }
+      body.push_back(']');
+      if (more)
+        r->add_header("Link", "</" + table + "?limit=" + std::to_string(limit) +
+                                  "&after=" + url_encode(rows.back().id) + ">; rel=\"next\"");
+      r->send(200, body);
+    });
+  }
+
+  // Checks content type, size and JSON of a write's body into `doc`.
+  bool parse_body(const Http::Request& req, Responder& r, rapidjson::Document& doc) {
+    const std::string& body = req.body();
+    if (body.size() > cfg_.http.max_body_bytes) {
+      r.problem(413, "request body is " + std::to_string(body.size()) + " bytes; the limit is " +
+                         std::to_string(cfg_.http.max_body_bytes));
+      return false;
+    }
+    auto type = header(req, "Content-Type");
+    std::string mt = type ? lower(type->substr(0, type->find(';'))) : "";
+    mt.erase(std::remove(mt.begin(), mt.end(), ' '), mt.end());
+    if (mt != "application/json") {
+      r.problem(415, "Content-Type must be application/json");
+      return false;
+    }
+    if (auto error = parse_json_strict(body, doc); !error.empty()) {
+      r.problem(400, error);
+      return false;
+    }
+    return true;
+  }
+
+  void write(const Http::Request& req, WriteKind kind, TableOperations* plugin, const std::string& table,
+             const std::string& id, ResponderPtr r) {
+    auto& sv = s_.services;
+    DatabaseEvent event;
+    Status status;
+    try {
+      if (kind == WriteKind::kDelete) {
+        status = plugin->delete_event(id, event);
+      } else {
+        rapidjson::Document body;
+        if (!parse_body(req, *r, body)) return;
+        status = kind == WriteKind::kCreate ? plugin->create_event(body, event) : plugin->update_event(id, body, event);
+      }
+    } catch (const std::exception& e) {
+      log::error("http", "plugin for " + table + " threw building an event: " + e.what());
+      return r->problem(500, "the plugin failed to build the event");
+    }
+    if (!status.ok()) return r->problem(http_status(status.code()), status.message(), status.field());
+    if (kind != WriteKind::kCreate) {
+      // Answer 404 at once for an id this node does not have; the applier
+      // still decides for ids that exist here.
+      bool exists = false;
+      try {
+        auto reader = sv.store.read();
+        exists = plugin->get(reader.db(), id).has_value();
+      } catch (const std::exception& e) {
+        log::error("http", std::string("existence check failed: ") + e.what());
+        return r->problem(500, "read failed");
+      }
+      if (!exists) return r->problem(404, "not found: " + id.substr(0, 64));
+    }
+    event.id = new_uuid_v4();
+    event.table_name = table;
+    event.timestamp = format_rfc3339(std::chrono::system_clock::now());
+    std::string entity_id(event.entity_id());
+    std::string value = encode_event(event);
+
+    auto prefer = header(req, "Prefer");
+    bool async = prefer && lower(*prefer).find("respond-async") != std::string::npos;
+    std::string event_id = event.id;
+    if (async) {
+      sv.log.append(table, std::move(value), [r, event_id, table, entity_id](const AppendResult& res) {
+        if (!res.ok) return r->problem(503, "event log unavailable: " + res.error);
+        if (!entity_id.empty()) r->add_header("Location", "/" + table + "/" + url_encode(entity_id));
+        r->send(202, accepted_body(event_id, res.partition, res.offset, "accepted; applied asynchronously"));
+      });
+      return;
+    }
+    auto& store = sv.store;
+    sv.hub.expect(event_id, [&store, plugin, kind, table, entity_id, event_id, r](const WriteOutcome& o) {
+      if (!o.applied)
+        return r->send(202, accepted_body(event_id, o.partition, o.offset,
+                                          "accepted; not applied on this node within the write timeout"));
+      if (!o.status.ok()) {
+        int code = http_status(o.status.code());
+        return r->problem(code, code == 500 ? "the plugin failed to apply the event" : o.status.message(),
+                          o.status.field());
+      }
+      if (kind == WriteKind::kDelete) return r->send(204, {}, "application/json");
+      std::optional<std::string> row;
+      try {
+        auto reader = store.read();
+        row = plugin->get(reader.db(), entity_id);
+      } catch (const std::exception& e) {
+        log::error("http", std::string("read after write failed: ") + e.what());
+      }
+      if (!row) return r->problem(500, "the entity was applied but cannot be read back");
+      if (kind == WriteKind::kCreate) r->add_header("Location", "/" + table + "/" + url_encode(entity_id));
+      r->send(kind == WriteKind::kCreate ? 201 : 200, *row);
+    });
+    auto& hub = sv.hub;
+    auto timeout = std::chrono::milliseconds(cfg_.http.write_timeout_ms);
+    sv.log.append(table, std::move(value), [&hub, event_id, r, timeout](const AppendResult& res) {
+      if (res.ok)
+        hub.arm(event_id, Clock::now() + timeout, res.partition, res.offset);
+      else if (hub.cancel(event_id))
+        r->problem(503, "event log unavailable: " + res.error);
+    });
+  }
+
+  HttpApi::State& s_;
+  const Config& cfg_;
+};
+
+class ApiHandler : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(ApiHandler)
+  explicit ApiHandler(std::shared_ptr<HttpApi::State> state) : state_(std::move(state)) {}
+
+  void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
+    auto r = std::make_shared<Responder>(req, std::move(writer), state_->services.config);
+    try {
+      Router(*state_).handle(req, r);
+    } catch (const std::exception& e) {
+      log::error("http", std::string("request failed: ") + e.what());
+      r->problem(500, "internal error");
+    }
+  }
+
+ private:
+  std::shared_ptr<HttpApi::State> state_;
+};
+
+}  // namespace
+
+HttpApi::HttpApi(NodeServices services) : state_(std::make_shared<State>(services)) {}
+
+HttpApi::~HttpApi() { stop(); }
+
+void HttpApi::start() {
+  auto& cfg = state_->services.config;
+  Address addr(cfg.http.address, Port(static_cast<uint16_t>(cfg.http.port)));
+  state_->endpoint = std::make_shared<Http::Endpoint>(addr);
+  auto opts = Http::Endpoint::options()
+                  .threads(cfg.http.threads)
+                  .flags(Tcp::Options::ReuseAddr)
+                  // Headers get 64 KiB beyond the body limit; larger requests are refused by Pistache.
+                  .maxRequestSize(cfg.http.max_body_bytes + 64 * 1024)
+                  .maxResponseSize(64 << 20)
+                  .headerTimeout(std::chrono::seconds(10))
+                  .bodyTimeout(std::chrono::seconds(30))
+                  .keepaliveTimeout(std::chrono::seconds(75));
+  state_->endpoint->init(opts);
+  state_->endpoint->setHandler(Http::make_handler<ApiHandler>(state_));
+  state_->endpoint->serveThreaded();
+}
+
+uint16_t HttpApi::port() const { return static_cast<uint16_t>(state_->endpoint->getPort()); }
+
+void HttpApi::drain() { state_->draining = true; }
+
+void HttpApi::stop() {
+  if (state_->stopped.exchange(true) || !state_->endpoint) return;
+  state_->endpoint->shutdown();
+  state_->blocking.stop();
+}
+
+}  // namespace clusterlite

@@ -1,0 +1,49 @@
+// HttpApi: the REST API of one node on Pistache. Routes requests to plugins,
+// appends writes to the event log and answers once this node applied them.
+// It knows nothing of Kafka or SQLite beyond the interfaces it is given.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "applier.h"
+#include "completion_hub.h"
+#include "config.h"
+#include "event_log.h"
+#include "registry.h"
+#include "store.h"
+
+namespace clusterlite {
+
+struct NodeServices {
+  const Config& config;
+  Store& store;
+  const PluginRegistry& registry;
+  EventLog& log;
+  CompletionHub& hub;
+  const Applier& applier;
+};
+
+class HttpApi {
+ public:
+  explicit HttpApi(NodeServices services);
+  ~HttpApi();
+
+  // Binds and starts serving on the configured address and port (0 picks a
+  // free port). Throws if the address cannot be bound.
+  void start();
+  // The bound port.
+  uint16_t port() const;
+  // From now on answers every request with 503, so no new write starts.
+  void drain();
+  // Stops accepting and closes connections. Idempotent.
+  void stop();
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace clusterlite

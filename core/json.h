@@ -1,0 +1,19 @@
+// Strict JSON parsing shared by the HTTP layer and the event decoder.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <string>
+#include <string_view>
+
+namespace clusterlite {
+
+// Parses `text` as one JSON value into `doc`: valid UTF-8, no trailing bytes,
+// nesting at most `max_depth` deep, no object with the same key twice.
+// Returns "" on success, otherwise a one-line reason.
+std::string parse_json_strict(std::string_view text, rapidjson::Document& doc, int max_depth = 32);
+
+// Serializes a value to compact JSON text.
+std::string to_json(const rapidjson::Value& value);
+
+}  // namespace clusterlite

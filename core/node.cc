@@ -1,0 +1,55 @@
+#include "node.h"
+
+#include "embedded_log.h"
+#include "log.h"
+
+namespace clusterlite {
+
+std::unique_ptr<EventLog> make_event_log(const Config& config) {
+  if (config.mode == Mode::kStandalone)
+    return std::make_unique<EmbeddedLog>(config.database.path, config.database.busy_timeout_ms);
+  throw std::runtime_error(std::string(to_string(config.mode)) + " mode is not available in this build");
+}
+
+Node::Node(Config config) : config_(std::move(config)) {
+  store_ = std::make_unique<Store>(config_.database.path, config_.database.busy_timeout_ms,
+                                   config_.database.read_connections);
+  registry_ = PluginRegistry(load_plugins(config_.plugins, config_.node_id));
+}
+
+Node::~Node() { stop(); }
+
+void Node::start() {
+  log_ = make_event_log(config_);
+  hub_ = std::make_unique<CompletionHub>();
+  applier_ = std::make_unique<Applier>(*store_, registry_, *log_, config_.applier.max_batch, hub_.get());
+  applier_->start();
+  hub_->set_applied(applier_->applied());
+  http_ = std::make_unique<HttpApi>(NodeServices{config_, *store_, registry_, *log_, *hub_, *applier_});
+  http_->start();
+  log::info("node", "node " + config_.node_id + " serving on " + config_.http.address + ":" +
+                        std::to_string(http_->port()) + " (" + to_string(config_.mode) + " mode, database " +
+                        config_.database.path + ")");
+}
+
+void Node::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // New requests are refused first, so nothing new is appended; writes in
+  // flight finish applying and are answered (bounded by the write timeout);
+  // then the listener closes, the applier commits its batch and the log
+  // flushes and closes.
+  if (http_) http_->drain();
+  if (hub_) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(config_.http.write_timeout_ms);
+    while (hub_->pending_writes() > 0 && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (http_) http_->stop();
+  if (applier_) applier_->stop();
+  if (hub_) hub_->shutdown();
+  if (log_) log_->close();
+  log::info("node", "node " + config_.node_id + " stopped");
+}
+
+}  // namespace clusterlite

@@ -1,0 +1,50 @@
+// Node: one ClusterLite process. Wires the config, the store, the plugins,
+// the event log, the applier and the HTTP API together, and owns their
+// start-up and shutdown order.
+#pragma once
+
+#include <memory>
+
+#include "applier.h"
+#include "completion_hub.h"
+#include "config.h"
+#include "event_log.h"
+#include "http_api.h"
+#include "registry.h"
+#include "store.h"
+
+namespace clusterlite {
+
+class Node {
+ public:
+  // Opens the database and loads the plugins. Throws PluginError, ConfigError
+  // or std::runtime_error with a one-line reason.
+  explicit Node(Config config);
+  ~Node();
+
+  // Connects the event log, creates plugin tables, starts applying and
+  // serving HTTP. Throws if any part cannot start.
+  void start();
+
+  // Stops accepting requests, answers those in flight, commits what was
+  // applied and closes the log. Idempotent.
+  void stop();
+
+  uint16_t http_port() const { return http_->port(); }
+  const Config& config() const { return config_; }
+
+ private:
+  Config config_;
+  std::unique_ptr<Store> store_;
+  PluginRegistry registry_;
+  std::unique_ptr<EventLog> log_;
+  std::unique_ptr<CompletionHub> hub_;
+  std::unique_ptr<Applier> applier_;
+  std::unique_ptr<HttpApi> http_;
+  bool stopped_ = false;
+};
+
+// Creates the event log the config asks for (embedded or Kafka).
+std::unique_ptr<EventLog> make_event_log(const Config& config);
+
+}  // namespace clusterlite

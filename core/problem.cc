@@ -1,0 +1,53 @@
+#include "problem.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace clusterlite {
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+std::string problem_json(int status, std::string_view detail, std::string_view field, std::string_view extra) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("type");
+  w.String("about:blank");
+  w.Key("title");
+  w.String(reason_phrase(status));
+  w.Key("status");
+  w.Int(status);
+  w.Key("detail");
+  w.String(detail.data(), detail.size());
+  if (!field.empty()) {
+    w.Key("field");
+    w.String(field.data(), field.size());
+  }
+  w.EndObject();
+  std::string out(buf.GetString(), buf.GetSize());
+  if (!extra.empty()) {
+    out.pop_back();
+    out.append(",").append(extra).append("}");
+  }
+  return out;
+}
+
+}  // namespace clusterlite

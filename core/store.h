@@ -1,0 +1,61 @@
+// Store: the node's SQLite database. One writer connection (owned by the
+// applier thread) and a pool of read-only connections for requests; WAL lets
+// readers run beside the writer. The core's own tables live beside the
+// plugins' tables; their names start with "_cl_", which no plugin table can.
+//
+//   _cl_offsets(topic, partition, next_offset)  next offset to apply per partition
+//   _cl_rejected(topic, partition, offset, event_id, table_name, status, reason, payload, rejected_at)
+//   _cl_log(offset, key, value)                 the embedded log (standalone mode)
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace clusterlite {
+
+// Opens a connection with the node's pragmas (WAL, synchronous=NORMAL, busy timeout).
+std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool read_only, int busy_timeout_ms);
+
+class Store {
+ public:
+  // Opens (creating if needed) the database file and the core tables.
+  Store(std::string path, int busy_timeout_ms, int read_connections);
+  ~Store();
+
+  const std::string& path() const { return path_; }
+
+  // The single writer connection. Only the thread that owns writing
+  // (start-up, then the applier) may use it.
+  SQLite::Database& writer() { return *writer_; }
+
+  // A read-only connection borrowed from the pool; returned on destruction.
+  class Reader {
+   public:
+    Reader(Store& store, std::unique_ptr<SQLite::Database> db) : store_(store), db_(std::move(db)) {}
+    ~Reader();
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
+    SQLite::Database& db() { return *db_; }
+
+   private:
+    Store& store_;
+    std::unique_ptr<SQLite::Database> db_;
+  };
+  // Blocks while every pooled connection is in use.
+  Reader read();
+
+ private:
+  std::string path_;
+  int busy_timeout_ms_;
+  std::unique_ptr<SQLite::Database> writer_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<SQLite::Database>> idle_;
+};
+
+}  // namespace clusterlite

@@ -1,0 +1,19 @@
+// RFC 3339 timestamps, the form the event wire format uses.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace clusterlite {
+
+// "2026-11-27T05:23:00.123456Z" (UTC, microseconds).
+std::string format_rfc3339(std::chrono::system_clock::time_point tp);
+
+// Accepts RFC 3339 with an optional fraction (1 to 9 digits) and a "Z" or
+// "+hh:mm"/"-hh:mm" offset, as the original Go system writes (time.RFC3339Nano).
+// Returns std::nullopt for anything else.
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
+
+}  // namespace clusterlite

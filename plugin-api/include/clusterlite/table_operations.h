@@ -1,0 +1,70 @@
+// TableOperations: the interface an entity plugin implements to serve one
+// table. It mirrors the original system's nine operations.
+//
+// Threading: the host calls create_table, handle_upsert and handle_delete from
+// its single applier thread, inside a transaction it owns; get and get_all may
+// run concurrently on other threads, each with its own read-only connection;
+// the *_event builders may run on any thread and must not touch the database.
+// Implementations keep no mutable state shared between these calls, or guard it.
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+#include <rapidjson/document.h>
+
+#include <clusterlite/event.h>
+#include <clusterlite/status.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clusterlite {
+
+// One entity as returned by reads: its id and its JSON object text.
+struct Row {
+  std::string id;
+  std::string json;
+};
+
+class TableOperations {
+ public:
+  virtual ~TableOperations() = default;
+
+  // The table this plugin serves; must match ^[a-z][a-z0-9_]{0,62}$ and be
+  // unique among loaded plugins. Constant for the object's lifetime.
+  virtual std::string table_name() const = 0;
+
+  // Creates the table and its indexes if missing. Called once at start-up,
+  // inside a transaction. Throwing aborts start-up with the message.
+  virtual void create_table(SQLite::Database& db) = 0;
+
+  // Applies an INSERT or UPDATE event. Must be deterministic: the result may
+  // depend only on the event and the table's current content, so every node
+  // reaches the same verdict. Returns kConflict/kNotFound/kInvalid to reject
+  // the event; the host then rolls back anything the call wrote.
+  virtual Status handle_upsert(SQLite::Database& db, const DatabaseEvent& event) = 0;
+
+  // Applies a DELETE event, with the same rules as handle_upsert.
+  virtual Status handle_delete(SQLite::Database& db, const DatabaseEvent& event) = 0;
+
+  // Reads one entity; std::nullopt when absent.
+  virtual std::optional<std::string> get(SQLite::Database& db, const std::string& id) = 0;
+
+  // Reads up to `limit` entities with id > `after` (all when `after` is ""),
+  // ordered by id ascending, so the host can page with a cursor.
+  virtual std::vector<Row> get_all(SQLite::Database& db, const std::string& after, int limit) = 0;
+
+  // Builds the event for a create request. `body` is the parsed request body
+  // (any JSON value: check it is an object). Sets operation and data,
+  // including a new entity id in data["id"]; the host fills the event's id,
+  // table_name and timestamp. Returns kInvalid with the offending field.
+  virtual Status create_event(const rapidjson::Value& body, DatabaseEvent& event) = 0;
+
+  // Builds the event for a full update of entity `id`, as create_event does.
+  virtual Status update_event(const std::string& id, const rapidjson::Value& body, DatabaseEvent& event) = 0;
+
+  // Builds the event for deleting entity `id`.
+  virtual Status delete_event(const std::string& id, DatabaseEvent& event) = 0;
+};
+
+}  // namespace clusterlite

@@ -1,0 +1,235 @@
+#include "users_table.h"
+
+#include <SQLiteCpp/Statement.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <random>
+
+namespace users {
+
+using clusterlite::DatabaseEvent;
+using clusterlite::Operation;
+using clusterlite::Status;
+
+namespace {
+
+constexpr size_t kMaxIdLength = 256;
+constexpr size_t kMaxEmailLength = 254;
+
+std::string new_uuid_v4() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)};
+  uint64_t hi = (rng() & 0xFFFFFFFFFFFF0FFFULL) | 0x4000ULL;
+  uint64_t lo = (rng() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
+                static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
+  return buf;
+}
+
+// Number of code points, or -1 if `s` contains a control character.
+long count_chars(std::string_view s) {
+  long n = 0;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7F) return -1;
+    if ((c & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+bool blank(std::string_view s) { return s.find_first_not_of(" \t") == std::string_view::npos; }
+
+std::string_view str(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
+
+std::string row_json(SQLite::Statement& q) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  static const char* kNames[] = {"id", "name", "email", "created_at", "updated_at"};
+  for (int i = 0; i < 5; ++i) {
+    w.Key(kNames[i]);
+    auto col = q.getColumn(i);
+    w.String(static_cast<const char*>(col.getText()), static_cast<rapidjson::SizeType>(col.getBytes()));
+  }
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+bool exists(SQLite::Database& db, const std::string& id) {
+  SQLite::Statement q(db, "SELECT 1 FROM users WHERE id = ?");
+  q.bind(1, id);
+  return q.executeStep();
+}
+
+// True if another user (id != `id`) already has `email`.
+bool email_taken(SQLite::Database& db, const std::string& email, const std::string& id) {
+  SQLite::Statement q(db, "SELECT 1 FROM users WHERE email = ? AND id <> ?");
+  q.bind(1, email);
+  q.bind(2, id);
+  return q.executeStep();
+}
+
+}  // namespace
+
+bool is_valid_email(std::string_view email) {
+  if (email.size() < 3 || email.size() > kMaxEmailLength) return false;
+  auto at = email.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at > 64) return false;
+  std::string_view local = email.substr(0, at), domain = email.substr(at + 1);
+  static const std::string_view kLocalExtra = ".!#$%&'*+/=?^_`{|}~-";
+  for (char c : local)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && kLocalExtra.find(c) == std::string_view::npos) return false;
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) return false;
+  // Domain: dot-separated labels of letters, digits and inner hyphens; at least two labels.
+  if (domain.empty() || domain.size() > 253) return false;
+  size_t labels = 0, start = 0;
+  for (;;) {
+    size_t dot = domain.find('.', start);
+    std::string_view label = domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    ++labels;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return labels >= 2;
+}
+
+Status UsersTable::check_fields(const rapidjson::Value& obj, bool allow_read_only, const std::string* path_id) const {
+  if (!obj.IsObject()) return Status::Invalid("body must be a JSON object");
+  for (auto& m : obj.GetObject()) {
+    std::string_view key = str(m.name);
+    if (key == "name" || key == "email") continue;
+    if (key == "id" && path_id) {
+      if (!m.value.IsString() || str(m.value) != *path_id) return Status::Invalid("id does not match the URL", "id");
+      continue;
+    }
+    if (allow_read_only && (key == "created_at" || key == "updated_at")) continue;
+    return Status::Invalid("unknown field: " + std::string(key.substr(0, 64)), std::string(key.substr(0, 64)));
+  }
+  auto name = obj.FindMember("name");
+  if (name == obj.MemberEnd()) return Status::Invalid("name is required", "name");
+  if (!name->value.IsString()) return Status::Invalid("name must be a string", "name");
+  long chars = count_chars(str(name->value));
+  if (chars < 0) return Status::Invalid("name must not contain control characters", "name");
+  if (chars == 0 || blank(str(name->value))) return Status::Invalid("name must not be empty", "name");
+  if (static_cast<size_t>(chars) > max_name_length_)
+    return Status::Invalid("name must be at most " + std::to_string(max_name_length_) + " characters", "name");
+  auto email = obj.FindMember("email");
+  if (email == obj.MemberEnd()) return Status::Invalid("email is required", "email");
+  if (!email->value.IsString()) return Status::Invalid("email must be a string", "email");
+  if (!is_valid_email(str(email->value))) return Status::Invalid("email is not a valid address", "email");
+  return Status::Ok();
+}
+
+void UsersTable::create_table(SQLite::Database& db) {
+  db.exec(R"sql(
+    CREATE TABLE IF NOT EXISTS users (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL,
+      email TEXT NOT NULL COLLATE NOCASE UNIQUE,
+      created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    )
+  )sql");
+}
+
+Status UsersTable::create_event(const rapidjson::Value& body, DatabaseEvent& event) {
+  if (Status s = check_fields(body, false, nullptr); !s.ok()) return s;
+  event.operation = Operation::kInsert;
+  auto& a = event.data.GetAllocator();
+  event.data.SetObject();
+  event.data.AddMember("id", rapidjson::Value(new_uuid_v4().c_str(), a), a);
+  event.data.AddMember("name", rapidjson::Value(body["name"], a), a);
+  event.data.AddMember("email", rapidjson::Value(body["email"], a), a);
+  return Status::Ok();
+}
+
+Status UsersTable::update_event(const std::string& id, const rapidjson::Value& body, DatabaseEvent& event) {
+  if (Status s = check_fields(body, true, &id); !s.ok()) return s;
+  event.operation = Operation::kUpdate;
+  auto& a = event.data.GetAllocator();
+  event.data.SetObject();
+  event.data.AddMember("id", rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), a), a);
+  event.data.AddMember("name", rapidjson::Value(body["name"], a), a);
+  event.data.AddMember("email", rapidjson::Value(body["email"], a), a);
+  return Status::Ok();
+}
+
+Status UsersTable::delete_event(const std::string& id, DatabaseEvent& event) {
+  event.operation = Operation::kDelete;
+  auto& a = event.data.GetAllocator();
+  event.data.SetObject();
+  event.data.AddMember("id", rapidjson::Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), a), a);
+  return Status::Ok();
+}
+
+Status UsersTable::handle_upsert(SQLite::Database& db, const DatabaseEvent& event) {
+  std::string id(event.entity_id());
+  if (id.empty() || id.size() > kMaxIdLength) return Status::Invalid("event data.id must be a non-empty string", "id");
+  // Events may come from any Kafka producer: check them as strictly as requests,
+  // but ignore fields this version does not know.
+  auto name = event.data.FindMember("name"), email = event.data.FindMember("email");
+  if (name == event.data.MemberEnd() || !name->value.IsString())
+    return Status::Invalid("event data.name must be a string", "name");
+  if (email == event.data.MemberEnd() || !email->value.IsString())
+    return Status::Invalid("event data.email must be a string", "email");
+  long chars = count_chars(str(name->value));
+  if (chars <= 0 || blank(str(name->value)) || static_cast<size_t>(chars) > max_name_length_)
+    return Status::Invalid("event data.name is empty, too long or has control characters", "name");
+  if (!is_valid_email(str(email->value))) return Status::Invalid("email is not a valid address", "email");
+  std::string name_s(str(name->value)), email_s(str(email->value));
+
+  bool present = exists(db, id);
+  if (event.operation == Operation::kInsert && present) return Status::Conflict("a user with this id exists", "id");
+  if (event.operation == Operation::kUpdate && !present) return Status::NotFound("no user with id " + id);
+  if (email_taken(db, email_s, id)) return Status::Conflict("email is already in use", "email");
+
+  if (present) {
+    SQLite::Statement q(db, "UPDATE users SET name = ?, email = ?, updated_at = ? WHERE id = ?");
+    q.bind(1, name_s);
+    q.bind(2, email_s);
+    q.bind(3, event.timestamp);
+    q.bind(4, id);
+    q.exec();
+  } else {
+    SQLite::Statement q(db, "INSERT INTO users (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)");
+    q.bind(1, id);
+    q.bind(2, name_s);
+    q.bind(3, email_s);
+    q.bind(4, event.timestamp);
+    q.bind(5, event.timestamp);
+    q.exec();
+  }
+  return Status::Ok();
+}
+
+Status UsersTable::handle_delete(SQLite::Database& db, const DatabaseEvent& event) {
+  std::string id(event.entity_id());
+  if (id.empty()) return Status::Invalid("event data.id must be a non-empty string", "id");
+  SQLite::Statement q(db, "DELETE FROM users WHERE id = ?");
+  q.bind(1, id);
+  if (q.exec() == 0) return Status::NotFound("no user with id " + id);
+  return Status::Ok();
+}
+
+std::optional<std::string> UsersTable::get(SQLite::Database& db, const std::string& id) {
+  SQLite::Statement q(db, "SELECT id, name, email, created_at, updated_at FROM users WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) return std::nullopt;
+  return row_json(q);
+}
+
+std::vector<clusterlite::Row> UsersTable::get_all(SQLite::Database& db, const std::string& after, int limit) {
+  SQLite::Statement q(db,
+                      "SELECT id, name, email, created_at, updated_at FROM users WHERE id > ? ORDER BY id LIMIT ?");
+  q.bind(1, after);
+  q.bind(2, limit);
+  std::vector<clusterlite::Row> rows;
+  while (q.executeStep()) rows.push_back({q.getColumn(0).getString(), row_json(q)});
+  return rows;
+}
+
+}  // namespace users

@@ -1,0 +1,39 @@
+// UsersTable: the sample `users` entity.
+//   users(id TEXT PRIMARY KEY, name, email UNIQUE (case-insensitive),
+//         created_at, updated_at)
+// name: required, 1..max_name_length characters (setting, default 200);
+// email: required, syntactically valid, unique. Ids are generated UUIDv4.
+#pragma once
+
+#include <clusterlite/plugin.h>
+
+#include <memory>
+#include <string>
+
+namespace users {
+
+bool is_valid_email(std::string_view email);
+
+class UsersTable : public clusterlite::TableOperations {
+ public:
+  explicit UsersTable(size_t max_name_length = 200) : max_name_length_(max_name_length) {}
+
+  std::string table_name() const override { return "users"; }
+  void create_table(SQLite::Database& db) override;
+  clusterlite::Status handle_upsert(SQLite::Database& db, const clusterlite::DatabaseEvent& event) override;
+  clusterlite::Status handle_delete(SQLite::Database& db, const clusterlite::DatabaseEvent& event) override;
+  std::optional<std::string> get(SQLite::Database& db, const std::string& id) override;
+  std::vector<clusterlite::Row> get_all(SQLite::Database& db, const std::string& after, int limit) override;
+  clusterlite::Status create_event(const rapidjson::Value& body, clusterlite::DatabaseEvent& event) override;
+  clusterlite::Status update_event(const std::string& id, const rapidjson::Value& body,
+                                   clusterlite::DatabaseEvent& event) override;
+  clusterlite::Status delete_event(const std::string& id, clusterlite::DatabaseEvent& event) override;
+
+ private:
+  // Checks name and email in `obj` (a request body or event data).
+  clusterlite::Status check_fields(const rapidjson::Value& obj, bool allow_read_only, const std::string* path_id) const;
+
+  size_t max_name_length_;
+};
+
+}  // namespace users
