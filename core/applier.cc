@@ -9,8 +9,9 @@
 
 namespace clusterlite {
 
-Applier::Applier(Store& store, const PluginRegistry& registry, EventLog& log, int max_batch, ApplyListener* listener)
-    : store_(store), registry_(registry), log_(log), max_batch_(max_batch), listener_(listener) {}
+Applier::Applier(Store& store, const PluginRegistry& registry, EventLog& log, int max_batch, ApplyListener* listener,
+                 Metrics* metrics)
+    : store_(store), registry_(registry), log_(log), max_batch_(max_batch), listener_(listener), metrics_(metrics) {}
 
 Applier::~Applier() { stop(); }
 
@@ -155,6 +156,7 @@ void Applier::run() {
       if (batch.empty()) continue;
     }
     std::vector<AppliedEvent> applied;
+    auto started = std::chrono::steady_clock::now();
     try {
       applied = apply_batch(batch);
     } catch (const std::exception& e) {
@@ -167,6 +169,8 @@ void Applier::run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
+    if (metrics_)
+      metrics_->batch(batch.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     batch.clear();
     if (listener_) listener_->on_applied(std::move(applied), this->applied());
   }

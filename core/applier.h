@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "event_log.h"
+#include "metrics.h"
 #include "registry.h"
 #include "store.h"
 
@@ -43,7 +44,9 @@ struct ApplierStats {
 
 class Applier {
  public:
-  Applier(Store& store, const PluginRegistry& registry, EventLog& log, int max_batch, ApplyListener* listener);
+  // `listener` and `metrics` may be null.
+  Applier(Store& store, const PluginRegistry& registry, EventLog& log, int max_batch, ApplyListener* listener,
+          Metrics* metrics = nullptr);
   ~Applier();
 
   // Creates every plugin's table (one transaction), positions the log at the
@@ -71,6 +74,7 @@ class Applier {
   EventLog& log_;
   int max_batch_;
   ApplyListener* listener_;
+  Metrics* metrics_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   mutable std::mutex mutex_;

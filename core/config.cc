@@ -196,6 +196,13 @@ Config parse_config(const std::string& text, const std::string& base_dir) {
   if (const Value* v = root.find("applier")) {
     ObjectReader r(*v, "applier");
     r.integer("max_batch", c.applier.max_batch, 1, 100000);
+    r.integer("max_ready_lag", c.applier.max_ready_lag, 0, 1LL << 50);
+    r.finish();
+  }
+  if (const Value* v = root.find("auth")) {
+    ObjectReader r(*v, "auth");
+    r.strings("read_tokens", c.auth.read_tokens);
+    r.strings("write_tokens", c.auth.write_tokens);
     r.finish();
   }
   read_plugins(root, c.plugins, base_dir);
@@ -255,6 +262,15 @@ void apply_env_overrides(Config& c, const std::function<const char*(const char*)
   if (auto v = env("CLUSTERLITE_KAFKA_TOPIC")) c.kafka.topic = *v;
   if (auto v = env("CLUSTERLITE_PLUGINS_DIR")) c.plugins.directory = *v;
   if (auto v = env("CLUSTERLITE_UI_DIR")) c.http.ui_directory = *v;
+  auto tokens = [](const std::string& list) {
+    std::vector<std::string> out;
+    std::stringstream ss(list);
+    for (std::string t; std::getline(ss, t, ',');)
+      if (!t.empty()) out.push_back(t);
+    return out;
+  };
+  if (auto v = env("CLUSTERLITE_READ_TOKENS")) c.auth.read_tokens = tokens(*v);
+  if (auto v = env("CLUSTERLITE_WRITE_TOKENS")) c.auth.write_tokens = tokens(*v);
 }
 
 void finalize_config(Config& c) {
@@ -266,6 +282,10 @@ void finalize_config(Config& c) {
     if (!(isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.'))
       fail("node_id", "may contain only letters, digits, '-', '_' and '.'");
   if (c.database.path.empty()) fail("database.path", "must not be empty");
+  for (auto* list : {&c.auth.read_tokens, &c.auth.write_tokens})
+    for (auto& t : *list)
+      if (t.size() < 16) fail(list == &c.auth.read_tokens ? "auth.read_tokens" : "auth.write_tokens",
+                              "tokens must be at least 16 characters");
 }
 
 }  // namespace clusterlite

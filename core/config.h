@@ -64,8 +64,16 @@ struct Config {
   } kafka;
 
   struct Applier {
-    int max_batch = 1000;  // events per SQLite transaction at most
+    int max_batch = 1000;         // events per SQLite transaction at most
+    int64_t max_ready_lag = 10000;  // /readyz fails while the lag exceeds this many events
   } applier;
+
+  // API tokens (Authorization: Bearer). With none configured the API is open.
+  struct Auth {
+    std::vector<std::string> read_tokens;   // may read tables
+    std::vector<std::string> write_tokens;  // may read and write tables
+    bool enabled() const { return !read_tokens.empty() || !write_tokens.empty(); }
+  } auth;
 
   struct Plugins {
     std::string directory = "plugins";
@@ -90,8 +98,10 @@ Config parse_config(const std::string& text, const std::string& base_dir = ".");
 Config load_config_file(const std::string& path);
 
 // Applies CLUSTERLITE_NODE_ID, CLUSTERLITE_MODE, CLUSTERLITE_HTTP_ADDRESS, CLUSTERLITE_HTTP_PORT,
-// CLUSTERLITE_DB_PATH, CLUSTERLITE_KAFKA_BROKERS, CLUSTERLITE_KAFKA_TOPIC and
-// CLUSTERLITE_PLUGINS_DIR from `getenv`. Throws ConfigError on bad values.
+// CLUSTERLITE_DB_PATH, CLUSTERLITE_KAFKA_BROKERS, CLUSTERLITE_KAFKA_TOPIC,
+// CLUSTERLITE_PLUGINS_DIR, CLUSTERLITE_UI_DIR, CLUSTERLITE_READ_TOKENS and
+// CLUSTERLITE_WRITE_TOKENS (comma-separated) from `getenv`. Throws ConfigError
+// on bad values.
 void apply_env_overrides(Config& config, const std::function<const char*(const char*)>& getenv);
 
 // Settles the default mode and checks keys against each other (replica and

@@ -149,8 +149,16 @@ class TextHeader : public Http::Header::Header {
 // header, CORS headers and fixes Pistache's keep-alive default.
 class Responder {
  public:
-  Responder(const Http::Request& req, Http::ResponseWriter writer, const Config& config)
-      : writer_(std::move(writer)), config_(config) {
+  Responder(const Http::Request& req, Http::ResponseWriter writer, const Config& config, Metrics& metrics)
+      : writer_(std::move(writer)), config_(config), metrics_(metrics), started_(std::chrono::steady_clock::now()) {
+    switch (req.method()) {
+      case Http::Method::Get: method_ = 0; break;
+      case Http::Method::Post: method_ = 1; break;
+      case Http::Method::Put: method_ = 2; break;
+      case Http::Method::Delete: method_ = 3; break;
+      case Http::Method::Options: method_ = 4; break;
+      default: method_ = 5;
+    }
     keep_alive_ = true;
     if (auto c = req.headers().tryGet<Http::Header::Connection>())
       keep_alive_ = c->control() != Http::ConnectionControl::Close;
@@ -168,6 +176,8 @@ class Responder {
   }
 
   bool cors_allowed() const { return !cors_origin_.empty(); }
+  // The route kind this request is counted under in /metrics.
+  void set_route(Route route) { route_ = route; }
 
   void add_header(const std::string& name, const std::string& value) {
     writer_.headers().add(std::make_shared<TextHeader>(name, value));
@@ -187,6 +197,8 @@ class Responder {
     h.add<Http::Header::Connection>(keep_alive_ ? Http::ConnectionControl::KeepAlive
                                                 : Http::ConnectionControl::Close);
     writer_.send(static_cast<Http::Code>(status), body);
+    metrics_.request(route_, method_, status,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   }
 
   void problem(int status, std::string_view detail, std::string_view field = {}, std::string_view extra = {}) {
@@ -196,6 +208,10 @@ class Responder {
  private:
   Http::ResponseWriter writer_;
   const Config& config_;
+  Metrics& metrics_;
+  std::chrono::steady_clock::time_point started_;
+  Route route_ = Route::kOther;
+  int method_ = 5;
   bool keep_alive_ = true;
   std::string cors_origin_;
   std::atomic<bool> sent_{false};
@@ -236,19 +252,28 @@ class Router {
     }
 
     if (path == "/healthz") {
+      r->set_route(Route::kHealth);
       if (only_get(method, *r)) healthz(*r);
       return;
     }
     if (path == "/readyz") {
-      if (only_get(method, *r)) readyz(*r);
+      r->set_route(Route::kReady);
+      if (only_get(method, *r)) readyz(r);
+      return;
+    }
+    if (path == "/metrics") {
+      r->set_route(Route::kMetrics);
+      if (only_get(method, *r)) metrics(r);
       return;
     }
     if (path == "/_cluster/status") {
-      if (only_get(method, *r)) cluster_status(*r);
+      r->set_route(Route::kCluster);
+      if (only_get(method, *r)) cluster_status(r);
       return;
     }
     if (path.rfind("/_cluster/checksum/", 0) == 0) {
-      if (only_get(method, *r)) checksum(path.substr(strlen("/_cluster/checksum/")), r);
+      r->set_route(Route::kCluster);
+      if (only_get(method, *r) && authorized(req, false, *r)) checksum(path.substr(strlen("/_cluster/checksum/")), r);
       return;
     }
     if (path == "/" || path == "/ui") {
@@ -256,6 +281,7 @@ class Router {
       return r->send(302, {}, "text/plain");
     }
     if (path.rfind("/ui/", 0) == 0) {
+      r->set_route(Route::kUi);
       if (only_get(method, *r)) static_file(path.substr(4), *r);
       return;
     }
@@ -269,6 +295,9 @@ class Router {
     std::string_view id_raw = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
     if (slash != std::string_view::npos && (id_raw.empty() || id_raw.find('/') != std::string_view::npos))
       return r->problem(404, "no such resource");
+    r->set_route(slash == std::string_view::npos ? Route::kCollection : Route::kItem);
+    bool is_write = method == Http::Method::Post || method == Http::Method::Put || method == Http::Method::Delete;
+    if (!authorized(req, is_write, *r)) return;
     std::string table(table_raw);
     TableOperations* plugin = is_valid_table_name(table) ? s_.services.registry.find(table) : nullptr;
     if (!plugin) return r->problem(404, "unknown table: " + std::string(table_raw.substr(0, 64)));
@@ -316,14 +345,107 @@ class Router {
     r.send(200, R"({"status":"ok"})");
   }
 
-  void readyz(Responder& r) {
-    bool reachable = s_.services.log.reachable();
-    std::string body = std::string(R"({"ready":)") + (reachable ? "true" : "false") + R"(,"log_reachable":)" +
-                       (reachable ? "true" : "false") + "}";
-    r.send(reachable ? 200 : 503, body);
+  // True when the request may proceed; otherwise answers 401 or 403.
+  // Tokens are compared in constant time and never logged.
+  bool authorized(const Http::Request& req, bool write, Responder& r) {
+    const auto& auth = cfg_.auth;
+    if (!auth.enabled()) return true;
+    auto value = header(req, "Authorization");
+    std::string token;
+    if (value && value->size() > 7 && lower(value->substr(0, 7)) == "bearer ") token = value->substr(7);
+    auto matches = [&](const std::vector<std::string>& list) {
+      bool found = false;
+      for (auto& t : list) {
+        unsigned diff = t.size() ^ token.size();
+        for (size_t i = 0; i < t.size(); ++i) diff |= static_cast<unsigned char>(t[i]) ^
+                                                     static_cast<unsigned char>(i < token.size() ? token[i] : 0);
+        found |= diff == 0;
+      }
+      return found;
+    };
+    bool can_write = !token.empty() && matches(auth.write_tokens);
+    bool can_read = can_write || (!token.empty() && matches(auth.read_tokens));
+    if (!can_read) {
+      r.add_header("WWW-Authenticate", "Bearer realm=\"clusterlite\"");
+      r.problem(401, token.empty() ? "missing bearer token" : "invalid token");
+      return false;
+    }
+    if (write && !can_write) {
+      r.problem(403, "this token may only read");
+      return false;
+    }
+    return true;
   }
 
-  void cluster_status(Responder& r) {
+  // Lag per partition: log end minus applied offset, or nullopt if the log did not answer.
+  std::optional<std::map<int32_t, int64_t>> lag(std::chrono::milliseconds timeout) {
+    auto ends = s_.services.log.end_offsets(timeout);
+    if (!ends) return std::nullopt;
+    auto applied = s_.services.applier.applied();
+    std::map<int32_t, int64_t> out;
+    for (auto& [p, end] : *ends) out[p] = std::max<int64_t>(0, end - (applied.count(p) ? applied[p] : 0));
+    return out;
+  }
+
+  void readyz(ResponderPtr r) {
+    auto& state = s_;
+    state.blocking.post([this_state = &state, r, max_lag = cfg_.applier.max_ready_lag] {
+      Router router(*this_state);
+      bool reachable = this_state->services.log.reachable();
+      auto lags = router.lag(std::chrono::milliseconds(1000));
+      int64_t total = 0;
+      if (lags)
+        for (auto& [_, l] : *lags) total += l;
+      bool ready = reachable && lags && total <= max_lag && !this_state->draining;
+      std::string body = std::string(R"({"ready":)") + (ready ? "true" : "false") + R"(,"log_reachable":)" +
+                         (reachable && lags ? "true" : "false") + R"(,"lag":)" + std::to_string(total) +
+                         R"(,"max_lag":)" + std::to_string(max_lag) + "}";
+      r->send(ready ? 200 : 503, body);
+    });
+  }
+
+  void metrics(ResponderPtr r) {
+    auto& state = s_;
+    state.blocking.post([this_state = &state, r] {
+      auto& sv = this_state->services;
+      std::string out;
+      sv.metrics.render(out);
+      auto stats = sv.applier.stats();
+      out += "# HELP clusterlite_events_applied_total Events applied by this node.\n";
+      out += "# TYPE clusterlite_events_applied_total counter\n";
+      out += "clusterlite_events_applied_total " + std::to_string(stats.applied) + "\n";
+      out += "# HELP clusterlite_events_rejected_total Events rejected (recorded in _cl_rejected) by this node.\n";
+      out += "# TYPE clusterlite_events_rejected_total counter\n";
+      out += "clusterlite_events_rejected_total " + std::to_string(stats.rejected) + "\n";
+      out += "# HELP clusterlite_apply_commit_failures_total Applier transactions that failed and were retried.\n";
+      out += "# TYPE clusterlite_apply_commit_failures_total counter\n";
+      out += "clusterlite_apply_commit_failures_total " + std::to_string(stats.failed_commits) + "\n";
+      out += "# HELP clusterlite_pending_writes Writes waiting for this node to apply them.\n";
+      out += "# TYPE clusterlite_pending_writes gauge\n";
+      out += "clusterlite_pending_writes " + std::to_string(sv.hub.pending_writes()) + "\n";
+      out += "# HELP clusterlite_log_reachable 1 when the event log answered recently.\n";
+      out += "# TYPE clusterlite_log_reachable gauge\n";
+      out += std::string("clusterlite_log_reachable ") + (sv.log.reachable() ? "1" : "0") + "\n";
+      out += "# HELP clusterlite_applied_offset Next offset to apply, per partition.\n";
+      out += "# TYPE clusterlite_applied_offset gauge\n";
+      for (auto& [p, o] : sv.applier.applied())
+        out += "clusterlite_applied_offset{partition=\"" + std::to_string(p) + "\"} " + std::to_string(o) + "\n";
+      if (auto lags = Router(*this_state).lag(std::chrono::milliseconds(1000))) {
+        out += "# HELP clusterlite_consumer_lag Events in the log not yet applied, per partition.\n";
+        out += "# TYPE clusterlite_consumer_lag gauge\n";
+        for (auto& [p, l] : *lags)
+          out += "clusterlite_consumer_lag{partition=\"" + std::to_string(p) + "\"} " + std::to_string(l) + "\n";
+      }
+      r->send(200, out, "text/plain; version=0.0.4; charset=utf-8");
+    });
+  }
+
+  void cluster_status(ResponderPtr r) {
+    auto& state = s_;
+    state.blocking.post([this_state = &state, r] { Router(*this_state).cluster_status_now(*r); });
+  }
+
+  void cluster_status_now(Responder& r) {
     auto& sv = s_.services;
     auto applied = sv.applier.applied();
     auto stats = sv.applier.stats();
@@ -568,9 +690,13 @@ class Router {
     auto prefer = header(req, "Prefer");
     bool async = prefer && lower(*prefer).find("respond-async") != std::string::npos;
     std::string event_id = event.id;
+    auto& metrics = sv.metrics;
     if (async) {
-      sv.log.append(table, std::move(value), [r, event_id, table, entity_id](const AppendResult& res) {
-        if (!res.ok) return r->problem(503, "event log unavailable: " + res.error);
+      sv.log.append(table, std::move(value), [r, event_id, table, entity_id, &metrics](const AppendResult& res) {
+        if (!res.ok) {
+          metrics.append_failed();
+          return r->problem(503, "event log unavailable: " + res.error);
+        }
         if (!entity_id.empty()) r->add_header("Location", "/" + table + "/" + url_encode(entity_id));
         r->send(202, accepted_body(event_id, res.partition, res.offset, "accepted; applied asynchronously"));
       });
@@ -600,11 +726,13 @@ class Router {
     });
     auto& hub = sv.hub;
     auto timeout = std::chrono::milliseconds(cfg_.http.write_timeout_ms);
-    sv.log.append(table, std::move(value), [&hub, event_id, r, timeout](const AppendResult& res) {
-      if (res.ok)
+    sv.log.append(table, std::move(value), [&hub, &metrics, event_id, r, timeout](const AppendResult& res) {
+      if (res.ok) {
         hub.arm(event_id, Clock::now() + timeout, res.partition, res.offset);
-      else if (hub.cancel(event_id))
-        r->problem(503, "event log unavailable: " + res.error);
+        return;
+      }
+      metrics.append_failed();
+      if (hub.cancel(event_id)) r->problem(503, "event log unavailable: " + res.error);
     });
   }
 
@@ -618,7 +746,7 @@ class ApiHandler : public Http::Handler {
   explicit ApiHandler(std::shared_ptr<HttpApi::State> state) : state_(std::move(state)) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
-    auto r = std::make_shared<Responder>(req, std::move(writer), state_->services.config);
+    auto r = std::make_shared<Responder>(req, std::move(writer), state_->services.config, state_->services.metrics);
     try {
       Router(*state_).handle(req, r);
     } catch (const std::exception& e) {

@@ -11,6 +11,7 @@
 #include "completion_hub.h"
 #include "config.h"
 #include "event_log.h"
+#include "metrics.h"
 #include "registry.h"
 #include "store.h"
 
@@ -23,6 +24,7 @@ struct NodeServices {
   EventLog& log;
   CompletionHub& hub;
   const Applier& applier;
+  Metrics& metrics;
 };
 
 class HttpApi {

@@ -22,10 +22,11 @@ Node::~Node() { stop(); }
 void Node::start() {
   log_ = make_event_log(config_);
   hub_ = std::make_unique<CompletionHub>();
-  applier_ = std::make_unique<Applier>(*store_, registry_, *log_, config_.applier.max_batch, hub_.get());
+  applier_ = std::make_unique<Applier>(*store_, registry_, *log_, config_.applier.max_batch, hub_.get(),
+                                        &metrics_);
   applier_->start();
   hub_->set_applied(applier_->applied());
-  http_ = std::make_unique<HttpApi>(NodeServices{config_, *store_, registry_, *log_, *hub_, *applier_});
+  http_ = std::make_unique<HttpApi>(NodeServices{config_, *store_, registry_, *log_, *hub_, *applier_, metrics_});
   http_->start();
   log::info("node", "node " + config_.node_id + " serving on " + config_.http.address + ":" +
                         std::to_string(http_->port()) + " (" + to_string(config_.mode) + " mode, database " +

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "event_log.h"
 #include "http_api.h"
+#include "metrics.h"
 #include "registry.h"
 #include "store.h"
 
@@ -35,6 +36,7 @@ class Node {
 
  private:
   Config config_;
+  Metrics metrics_;
   std::unique_ptr<Store> store_;
   PluginRegistry registry_;
   std::unique_ptr<EventLog> log_;
