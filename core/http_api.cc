@@ -81,23 +81,10 @@ bool percent_decode(std::string_view in, std::string& out) {
   return true;
 }
 
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = s[i];
-    int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
-    if (n < 0 || i + n >= s.size()) return false;
-    for (int k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
 // An entity id from the URL: decoded, 1..256 bytes of UTF-8 without control
 // characters or '/'. Anything else is a 400 before any plugin sees it.
 bool decode_id(std::string_view raw, std::string& id) {
-  if (!percent_decode(raw, id) || id.empty() || id.size() > kMaxIdBytes || !valid_utf8(id)) return false;
+  if (!percent_decode(raw, id) || id.empty() || id.size() > kMaxIdBytes || !is_valid_utf8(id)) return false;
   for (unsigned char c : id)
     if (c < 0x20 || c == 0x7F || c == '/') return false;
   return true;

@@ -8,9 +8,46 @@
 #include <string_view>
 
 namespace clusterlite {
+bool is_valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int n;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (int k = 1; k <= n; ++k) {
+      unsigned char cc = s[i + k];
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static const uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 namespace {
 
 std::string check(const rapidjson::Value& v, int depth, int max_depth) {
+  // \u escapes can spell lone surrogates, which RapidJSON turns into invalid UTF-8.
+  if (v.IsString() && !is_valid_utf8({v.GetString(), v.GetStringLength()})) return "invalid UTF-8 in a JSON string";
   if (v.IsObject() || v.IsArray()) {
     if (depth >= max_depth) return "JSON nested deeper than " + std::to_string(max_depth) + " levels";
   }
@@ -18,6 +55,7 @@ std::string check(const rapidjson::Value& v, int depth, int max_depth) {
     std::set<std::string_view> seen;
     for (auto& m : v.GetObject()) {
       std::string_view key(m.name.GetString(), m.name.GetStringLength());
+      if (!is_valid_utf8(key)) return "invalid UTF-8 in a JSON key";
       if (!seen.insert(key).second) return "duplicate key in JSON object: " + std::string(key.substr(0, 64));
       if (auto e = check(m.value, depth + 1, max_depth); !e.empty()) return e;
     }

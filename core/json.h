@@ -13,6 +13,9 @@ namespace clusterlite {
 // Returns "" on success, otherwise a one-line reason.
 std::string parse_json_strict(std::string_view text, rapidjson::Document& doc, int max_depth = 32);
 
+// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool is_valid_utf8(std::string_view text);
+
 // Serializes a value to compact JSON text.
 std::string to_json(const rapidjson::Value& value);
 

@@ -56,6 +56,8 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
       !digits(s, 14, 2, min) || s[16] != ':' || !digits(s, 17, 2, sec))
     return std::nullopt;
   static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  // system_clock counts nanoseconds in 64 bits: years 1678 to 2261 fit.
+  if (year < 1700 || year > 2200) return std::nullopt;
   if (mon < 1 || mon > 12 || day < 1) return std::nullopt;
   if (day > kDays[mon - 1] + (mon == 2 && leap(year) ? 1 : 0)) return std::nullopt;
   if (hour > 23 || min > 59 || sec > 60) return std::nullopt;

@@ -13,7 +13,7 @@ std::string format_rfc3339(std::chrono::system_clock::time_point tp);
 
 // Accepts RFC 3339 with an optional fraction (1 to 9 digits) and a "Z" or
 // "+hh:mm"/"-hh:mm" offset, as the original Go system writes (time.RFC3339Nano).
-// Returns std::nullopt for anything else.
+// Years from 1700 to 2200. Returns std::nullopt for anything else.
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
 
 }  // namespace clusterlite
