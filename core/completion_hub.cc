@@ -52,7 +52,10 @@ void CompletionHub::when_applied(std::map<int32_t, int64_t> targets, Clock::time
 
 void CompletionHub::on_applied(std::vector<AppliedEvent> batch, const std::map<int32_t, int64_t>& next_offsets) {
   std::lock_guard lock(mutex_);
-  for (auto& [partition, offset] : next_offsets) applied_[partition] = offset;
+  for (auto& [partition, offset] : next_offsets) {
+    auto [it, inserted] = applied_.emplace(partition, offset);
+    if (!inserted && it->second < offset) it->second = offset;
+  }
   batches_.push_back(std::move(batch));
   changed_ = true;
   wake_.notify_one();
@@ -61,6 +64,19 @@ void CompletionHub::on_applied(std::vector<AppliedEvent> batch, const std::map<i
 void CompletionHub::set_applied(const std::map<int32_t, int64_t>& next_offsets) {
   std::lock_guard lock(mutex_);
   applied_ = next_offsets;
+}
+
+std::vector<CompletionHub::ArmedWrite> CompletionHub::armed_writes() const {
+  std::lock_guard lock(mutex_);
+  std::vector<ArmedWrite> out;
+  for (auto& [event_id, w] : writes_)
+    if (w.deadline) out.push_back({event_id, w.partition, w.offset});
+  return out;
+}
+
+bool CompletionHub::has_waiters() const {
+  std::lock_guard lock(mutex_);
+  return !writes_.empty() || !offset_waiters_.empty();
 }
 
 size_t CompletionHub::pending_writes() const {

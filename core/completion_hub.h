@@ -1,6 +1,7 @@
 // CompletionHub: turns applied batches into answers for waiting requests.
 // A write registers its event id before appending; when this node's applier
-// commits that event the hub calls back with the verdict. Strong reads wait
+// commits that event (in shared mode: or another node's, as reported by the
+// SharedProgressWatcher) the hub calls back with the verdict. Strong reads wait
 // for per-partition offsets. Callbacks and deadlines run on the hub's own
 // thread, never on the applier's or a reactor's.
 #pragma once
@@ -48,8 +49,19 @@ class CompletionHub : public ApplyListener {
   // (not including) targets[p], or done(false) at the deadline.
   void when_applied(std::map<int32_t, int64_t> targets, Clock::time_point deadline, std::function<void(bool)> done);
 
-  // ApplyListener, called by the applier thread.
+  // ApplyListener, called by the applier thread (and, in shared mode, by the
+  // SharedProgressWatcher). Applied offsets only move forward.
   void on_applied(std::vector<AppliedEvent> batch, const std::map<int32_t, int64_t>& next_offsets) override;
+
+  struct ArmedWrite {
+    std::string event_id;
+    int32_t partition = -1;
+    int64_t offset = -1;
+  };
+  // The writes that the log acknowledged and that still wait for their verdict.
+  std::vector<ArmedWrite> armed_writes() const;
+  // Whether any write or strong read waits.
+  bool has_waiters() const;
 
   // Seeds the applied offsets (before the applier starts).
   void set_applied(const std::map<int32_t, int64_t>& next_offsets);

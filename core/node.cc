@@ -1,6 +1,7 @@
 #include "node.h"
 
 #include "embedded_log.h"
+#include "kafka_log.h"
 #include "log.h"
 
 namespace clusterlite {
@@ -8,7 +9,7 @@ namespace clusterlite {
 std::unique_ptr<EventLog> make_event_log(const Config& config) {
   if (config.mode == Mode::kStandalone)
     return std::make_unique<EmbeddedLog>(config.database.path, config.database.busy_timeout_ms);
-  throw std::runtime_error(std::string(to_string(config.mode)) + " mode is not available in this build");
+  return std::make_unique<KafkaLog>(config);
 }
 
 Node::Node(Config config) : config_(std::move(config)) {
@@ -26,6 +27,9 @@ void Node::start() {
                                         &metrics_);
   applier_->start();
   hub_->set_applied(applier_->applied());
+  if (config_.mode == Mode::kShared)
+    shared_progress_ = std::make_unique<SharedProgressWatcher>(config_.database.path, config_.database.busy_timeout_ms,
+                                                               log_->topic(), *hub_);
   http_ = std::make_unique<HttpApi>(NodeServices{config_, *store_, registry_, *log_, *hub_, *applier_, metrics_});
   http_->start();
   log::info("node", "node " + config_.node_id + " serving on " + config_.http.address + ":" +
@@ -48,6 +52,7 @@ void Node::stop() {
   }
   if (http_) http_->stop();
   if (applier_) applier_->stop();
+  if (shared_progress_) shared_progress_->stop();
   if (hub_) hub_->shutdown();
   if (log_) log_->close();
   log::info("node", "node " + config_.node_id + " stopped");

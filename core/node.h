@@ -12,6 +12,7 @@
 #include "http_api.h"
 #include "metrics.h"
 #include "registry.h"
+#include "shared_progress.h"
 #include "store.h"
 
 namespace clusterlite {
@@ -42,6 +43,7 @@ class Node {
   std::unique_ptr<EventLog> log_;
   std::unique_ptr<CompletionHub> hub_;
   std::unique_ptr<Applier> applier_;
+  std::unique_ptr<SharedProgressWatcher> shared_progress_;  // shared mode only
   std::unique_ptr<HttpApi> http_;
   bool stopped_ = false;
 };

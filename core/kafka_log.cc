@@ -1,0 +1,326 @@
+#include "kafka_log.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "kafka_admin.h"
+#include "log.h"
+
+namespace clusterlite {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long close() lets queued appends reach the broker before it gives up on them.
+constexpr int kMaxFlushMs = 5000;
+// While the broker is unreachable, how often the producer thread asks it for metadata.
+constexpr auto kProbeInterval = std::chrono::seconds(1);
+
+enum class Origin { kCore, kUser };
+
+// Sets one librdkafka property; `origin` says whether the value came from
+// kafka.properties, so the error names the key the operator wrote.
+void set(RdKafka::Conf& conf, const std::string& name, const std::string& value, Origin origin) {
+  std::string errstr;
+  if (conf.set(name, value, errstr) == RdKafka::Conf::CONF_OK) return;
+  if (origin == Origin::kUser) throw std::runtime_error("config key kafka.properties." + name + ": " + errstr);
+  throw std::runtime_error("librdkafka refused " + name + "=" + value + ": " + errstr);
+}
+
+template <typename Callback>
+void set(RdKafka::Conf& conf, const std::string& name, Callback* callback) {
+  std::string errstr;
+  if (conf.set(name, callback, errstr) != RdKafka::Conf::CONF_OK)
+    throw std::runtime_error("librdkafka refused " + name + ": " + errstr);
+}
+
+int remaining_ms(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left > 0 ? static_cast<int>(left) : 0;
+}
+
+}  // namespace
+
+// librdkafka's callbacks. Each catches everything: they run on librdkafka's
+// or the log's threads, where an exception would end the process.
+class KafkaLog::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb, public RdKafka::RebalanceCb {
+ public:
+  explicit Callbacks(KafkaLog& owner) : owner_(owner) {}
+
+  // Producer thread (inside poll/flush): the broker acknowledged or the
+  // message definitively failed (timeout, purge at close).
+  void dr_cb(RdKafka::Message& message) override {
+    std::unique_ptr<AppendCallback> done(static_cast<AppendCallback*>(message.msg_opaque()));
+    if (!done) return;
+    AppendResult result;
+    if (message.err() == RdKafka::ERR_NO_ERROR) {
+      owner_.set_reachable(true, {});
+      result = {true, message.partition(), message.offset(), {}};
+    } else {
+      result = {false, -1, -1, message.errstr()};
+    }
+    try {
+      (*done)(result);
+    } catch (const std::exception& e) {
+      log::error("kafka", std::string("append callback threw: ") + e.what());
+    }
+  }
+
+  void event_cb(RdKafka::Event& event) override {
+    switch (event.type()) {
+      case RdKafka::Event::EVENT_ERROR:
+        if (event.fatal()) {
+          log::error("kafka", "fatal librdkafka error: " + event.str());
+        } else if (event.err() == RdKafka::ERR__ALL_BROKERS_DOWN || event.err() == RdKafka::ERR__TRANSPORT) {
+          owner_.set_reachable(false, event.str());
+        } else {
+          log::warn("kafka", RdKafka::err2str(event.err()) + ": " + event.str());
+        }
+        break;
+      case RdKafka::Event::EVENT_LOG:
+        if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR)
+          log::error("kafka", event.fac() + ": " + event.str());
+        else if (event.severity() == RdKafka::Event::EVENT_SEVERITY_WARNING)
+          log::warn("kafka", event.fac() + ": " + event.str());
+        else
+          log::debug("kafka", event.fac() + ": " + event.str());
+        break;
+      default:
+        break;
+    }
+  }
+
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    try {
+      owner_.rebalance(consumer, err, partitions);
+    } catch (const std::exception& e) {
+      log::error("kafka", std::string("rebalance failed: ") + e.what());
+    }
+  }
+
+ private:
+  KafkaLog& owner_;
+};
+
+KafkaLog::KafkaLog(const Config& config)
+    : topic_(config.kafka.topic),
+      shared_(config.mode == Mode::kShared),
+      brokers_(config.kafka.brokers),
+      request_timeout_ms_(config.kafka.request_timeout_ms),
+      callbacks_(std::make_unique<Callbacks>(*this)) {
+  const std::string client_id = "clusterlite-" + config.node_id;
+  auto common = [&](RdKafka::Conf& conf) {
+    set(conf, "bootstrap.servers", config.kafka.brokers, Origin::kCore);
+    set(conf, "client.id", client_id, Origin::kCore);
+    // A restarted broker is found again within a second, not the default ten.
+    set(conf, "reconnect.backoff.max.ms", "1000", Origin::kCore);
+    set(conf, "event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()));
+  };
+  auto user = [&](RdKafka::Conf& conf) {
+    for (auto& [name, value] : config.kafka.properties) set(conf, name, value, Origin::kUser);
+  };
+  std::string errstr;
+
+  std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  common(*pconf);
+  set(*pconf, "enable.idempotence", "true", Origin::kCore);
+  set(*pconf, "acks", "all", Origin::kCore);
+  set(*pconf, "partitioner", "murmur2_random", Origin::kCore);
+  set(*pconf, "linger.ms", "2", Origin::kCore);
+  set(*pconf, "message.timeout.ms", std::to_string(request_timeout_ms_), Origin::kCore);
+  set(*pconf, "dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()));
+  user(*pconf);
+  producer_.reset(RdKafka::Producer::create(pconf.get(), errstr));
+  if (!producer_) throw std::runtime_error("cannot create the Kafka producer: " + errstr);
+
+  partitions_ = ensure_topic(producer_->c_ptr(),
+                             {config.kafka.topic, config.kafka.partitions, config.kafka.replication_factor},
+                             std::chrono::milliseconds(request_timeout_ms_));
+
+  std::unique_ptr<RdKafka::Conf> cconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  common(*cconf);
+  set(*cconf, "group.id", shared_ ? config.kafka.group_id : "clusterlite-replica-" + config.node_id, Origin::kCore);
+  set(*cconf, "enable.auto.commit", "false", Origin::kCore);
+  set(*cconf, "enable.auto.offset.store", "false", Origin::kCore);
+  set(*cconf, "auto.offset.reset", "earliest", Origin::kCore);
+  if (shared_) set(*cconf, "rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()));
+  user(*cconf);
+  consumer_.reset(RdKafka::KafkaConsumer::create(cconf.get(), errstr));
+  if (!consumer_) throw std::runtime_error("cannot create the Kafka consumer: " + errstr);
+
+  producer_thread_ = std::thread([this] { producer_loop(); });
+  log::info("kafka", "connected to " + brokers_ + ", topic " + topic_ + " (" + std::to_string(partitions_) +
+                         " partitions, " + (shared_ ? "group " + config.kafka.group_id : "every partition") + ")");
+}
+
+KafkaLog::~KafkaLog() { close(); }
+
+void KafkaLog::set_reachable(bool reachable, const std::string& why) {
+  if (reachable_.exchange(reachable) == reachable) return;
+  if (reachable)
+    log::info("kafka", "broker " + brokers_ + " reachable again");
+  else
+    log::warn("kafka", "broker " + brokers_ + " unreachable: " + why);
+}
+
+void KafkaLog::producer_loop() {
+  auto last_probe = Clock::now();
+  while (!closing_) {
+    producer_->poll(100);
+    // Error events say when the broker goes away; nothing says it came back
+    // while no record flows, so ask for metadata until it answers.
+    if (!reachable_ && Clock::now() - last_probe >= kProbeInterval) {
+      last_probe = Clock::now();
+      RdKafka::Metadata* md = nullptr;
+      if (producer_->metadata(false, nullptr, &md, 1000) == RdKafka::ERR_NO_ERROR) set_reachable(true, {});
+      delete md;
+    }
+  }
+}
+
+void KafkaLog::append(const std::string& key, std::string value, AppendCallback done) {
+  if (closing_) return done({false, -1, -1, "the node is shutting down"});
+  auto callback = std::make_unique<AppendCallback>(std::move(done));
+  RdKafka::ErrorCode err =
+      producer_->produce(topic_, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, value.data(),
+                         value.size(), key.data(), key.size(), 0, callback.get());
+  if (err == RdKafka::ERR_NO_ERROR) {
+    callback.release();  // owned by the delivery report now
+    return;
+  }
+  (*callback)({false, -1, -1, RdKafka::err2str(err)});
+}
+
+void KafkaLog::start(StoredOffsets stored) {
+  stored_ = std::move(stored);
+  if (shared_) {
+    RdKafka::ErrorCode err = consumer_->subscribe({topic_});
+    if (err != RdKafka::ERR_NO_ERROR)
+      throw std::runtime_error("cannot subscribe to " + topic_ + ": " + RdKafka::err2str(err));
+    return;
+  }
+  std::vector<RdKafka::TopicPartition*> partitions;
+  for (int32_t p = 0; p < partitions_; ++p)
+    partitions.push_back(
+        RdKafka::TopicPartition::create(topic_, p, stored_(p).value_or(RdKafka::Topic::OFFSET_BEGINNING)));
+  RdKafka::ErrorCode err = consumer_->assign(partitions);
+  RdKafka::TopicPartition::destroy(partitions);
+  if (err != RdKafka::ERR_NO_ERROR)
+    throw std::runtime_error("cannot assign the partitions of " + topic_ + ": " + RdKafka::err2str(err));
+}
+
+void KafkaLog::rebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                         std::vector<RdKafka::TopicPartition*>& partitions) {
+  const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+  std::string names;
+  for (auto* tp : partitions) names += (names.empty() ? "" : ",") + std::to_string(tp->partition());
+  if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+    for (auto* tp : partitions)
+      tp->set_offset(stored_(tp->partition()).value_or(RdKafka::Topic::OFFSET_BEGINNING));
+    RdKafka::Error* error = nullptr;
+    RdKafka::ErrorCode code = RdKafka::ERR_NO_ERROR;
+    if (cooperative)
+      error = consumer->incremental_assign(partitions);
+    else
+      code = consumer->assign(partitions);
+    if (error) {
+      code = error->code();
+      delete error;
+    }
+    if (code != RdKafka::ERR_NO_ERROR)
+      log::error("kafka", "assigning partitions " + names + " failed: " + RdKafka::err2str(code));
+    else
+      log::info("kafka", "group assigned partitions [" + names + "] of " + topic_);
+    return;
+  }
+  // Revoked (or an error): records of these partitions fetched by the poll in
+  // progress are not committed yet; drop them so only the new owner applies them.
+  if (polling_out_) {
+    auto revoked = [&](const LogRecord& r) {
+      return std::any_of(partitions.begin(), partitions.end(),
+                         [&](RdKafka::TopicPartition* tp) { return tp->partition() == r.partition; });
+    };
+    polling_out_->erase(std::remove_if(polling_out_->begin() + static_cast<std::ptrdiff_t>(polling_from_),
+                                       polling_out_->end(), revoked),
+                        polling_out_->end());
+  }
+  if (cooperative) {
+    if (RdKafka::Error* error = consumer->incremental_unassign(partitions)) {
+      log::error("kafka", "unassigning partitions failed: " + error->str());
+      delete error;
+    }
+  } else {
+    consumer->unassign();
+  }
+  log::info("kafka", "group revoked partitions [" + names + "] of " + topic_);
+}
+
+void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::milliseconds wait) {
+  if (closing_) return;
+  polling_out_ = &out;
+  polling_from_ = out.size();
+  int timeout_ms = static_cast<int>(wait.count());
+  size_t taken = 0;
+  while (taken < max) {
+    std::unique_ptr<RdKafka::Message> m(consumer_->consume(timeout_ms));
+    timeout_ms = 0;
+    if (m->err() == RdKafka::ERR__PARTITION_EOF) continue;
+    if (m->err() == RdKafka::ERR__TIMED_OUT) break;
+    if (m->err() != RdKafka::ERR_NO_ERROR) {
+      if (m->err() == RdKafka::ERR__TRANSPORT || m->err() == RdKafka::ERR__ALL_BROKERS_DOWN)
+        set_reachable(false, m->errstr());
+      else
+        log::warn("kafka", "consumer: " + m->errstr());
+      break;
+    }
+    set_reachable(true, {});
+    LogRecord record;
+    record.partition = m->partition();
+    record.offset = m->offset();
+    if (m->key_pointer()) record.key.assign(static_cast<const char*>(m->key_pointer()), m->key_len());
+    if (m->payload()) record.value.assign(static_cast<const char*>(m->payload()), m->len());
+    out.push_back(std::move(record));
+    ++taken;
+  }
+  polling_out_ = nullptr;
+}
+
+std::optional<std::map<int32_t, int64_t>> KafkaLog::end_offsets(std::chrono::milliseconds timeout) {
+  if (closing_) return std::nullopt;
+  auto deadline = Clock::now() + timeout;
+  std::map<int32_t, int64_t> ends;
+  for (int32_t p = 0; p < partitions_; ++p) {
+    int64_t low = 0, high = 0;
+    int timeout_ms = remaining_ms(deadline);
+    if (timeout_ms == 0) return std::nullopt;
+    if (producer_->query_watermark_offsets(topic_, p, &low, &high, timeout_ms) != RdKafka::ERR_NO_ERROR)
+      return std::nullopt;
+    ends[p] = high;
+  }
+  set_reachable(true, {});
+  return ends;
+}
+
+void KafkaLog::close() {
+  std::lock_guard lock(close_mutex_);
+  if (closed_) return;
+  closed_ = true;
+  closing_ = true;
+  if (producer_thread_.joinable()) producer_thread_.join();
+  if (producer_) {
+    // Appends still queued get a bounded chance; the rest fail through their
+    // callbacks (purge), so every AppendCallback runs once and destroy cannot hang.
+    producer_->flush(std::min(request_timeout_ms_, kMaxFlushMs));
+    if (producer_->outq_len() > 0) {
+      log::warn("kafka", std::to_string(producer_->outq_len()) + " appends not acknowledged at close; dropping them");
+      producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+      producer_->flush(1000);
+    }
+  }
+  if (consumer_) consumer_->close();
+  consumer_.reset();
+  producer_.reset();
+}
+
+}  // namespace clusterlite

@@ -1,0 +1,81 @@
+// KafkaLog: the event log on Apache Kafka or Redpanda (librdkafka C++ API).
+//
+// Producer: idempotent (acks=all), murmur2_random partitioner so the record
+// key (the table name) picks the same partition as Java clients do; one thread
+// serves delivery reports and runs each AppendCallback with the partition and
+// offset, or with an error once message.timeout.ms (kafka.request_timeout_ms)
+// has passed.
+//
+// Consumer: in replica mode it assign()s every partition of the topic itself
+// (group.id clusterlite-replica-<node id>, never committed to Kafka), starting
+// at the offsets stored in the node's database. In shared mode it subscribes
+// with kafka.group_id and the rebalance callback starts each assigned
+// partition at the offset stored in the shared database.
+#pragma once
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "config.h"
+#include "event_log.h"
+
+namespace clusterlite {
+
+class KafkaLog : public EventLog {
+ public:
+  // Connects to config.kafka.brokers, creates the topic if it is missing
+  // (partitions, replication factor, unlimited retention) and makes the
+  // producer and consumer. Throws std::runtime_error with a one-line reason
+  // when a kafka.properties entry is refused or the broker does not answer
+  // within kafka.request_timeout_ms.
+  explicit KafkaLog(const Config& config);
+  ~KafkaLog() override;
+
+  const std::string& topic() const override { return topic_; }
+  void append(const std::string& key, std::string value, AppendCallback done) override;
+  void start(StoredOffsets stored) override;
+  void poll(std::vector<LogRecord>& out, size_t max, std::chrono::milliseconds wait) override;
+  std::optional<std::map<int32_t, int64_t>> end_offsets(std::chrono::milliseconds timeout) override;
+  bool reachable() const override { return reachable_.load(); }
+  void close() override;
+
+  // Partitions of the topic, as found at start-up.
+  int partition_count() const { return partitions_; }
+
+ private:
+  class Callbacks;
+  void producer_loop();
+  void set_reachable(bool reachable, const std::string& why);
+  // Shared mode, inside consume(): positions newly assigned partitions at
+  // their stored offsets, or gives up revoked ones.
+  void rebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                 std::vector<RdKafka::TopicPartition*>& partitions);
+
+  const std::string topic_;
+  const bool shared_;
+  const std::string brokers_;
+  const int request_timeout_ms_;
+  int partitions_ = 0;
+  StoredOffsets stored_;
+  std::unique_ptr<Callbacks> callbacks_;  // outlives both handles
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::atomic<bool> reachable_{true};
+  std::atomic<bool> closing_{false};
+  std::thread producer_thread_;
+  std::mutex close_mutex_;
+  bool closed_ = false;  // guarded by close_mutex_
+
+  // Applier thread only: the records of the poll() in progress, so that a
+  // revocation inside consume() can drop those of partitions this node no
+  // longer owns (their new owner re-reads them from the stored offsets).
+  std::vector<LogRecord>* polling_out_ = nullptr;
+  size_t polling_from_ = 0;
+};
+
+}  // namespace clusterlite
