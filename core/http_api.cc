@@ -777,6 +777,8 @@ void HttpApi::drain() { state_->draining = true; }
 void HttpApi::stop() {
   if (state_->stopped.exchange(true) || !state_->endpoint) return;
   state_->endpoint->shutdown();
+  // The endpoint owns the handler, which holds the state: drop it to break the cycle.
+  state_->endpoint.reset();
   state_->blocking.stop();
 }
 
