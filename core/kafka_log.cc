@@ -13,8 +13,13 @@ using Clock = std::chrono::steady_clock;
 
 // How long close() lets queued appends reach the broker before it gives up on them.
 constexpr int kMaxFlushMs = 5000;
-// While the broker is unreachable, how often the producer thread asks it for metadata.
+// While the broker is unreachable, how often the probe thread asks it for metadata.
 constexpr auto kProbeInterval = std::chrono::seconds(1);
+// librdkafka looks for timed-out messages once a second, so a failed append is
+// reported up to this much after message.timeout.ms.
+constexpr int kTimeoutScanMs = 1000;
+// Pause between attempts to read the end offsets.
+constexpr auto kEndOffsetsRetry = std::chrono::milliseconds(50);
 
 enum class Origin { kCore, kUser };
 
@@ -32,11 +37,6 @@ void set(RdKafka::Conf& conf, const std::string& name, Callback* callback) {
   std::string errstr;
   if (conf.set(name, callback, errstr) != RdKafka::Conf::CONF_OK)
     throw std::runtime_error("librdkafka refused " + name + ": " + errstr);
-}
-
-int remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left > 0 ? static_cast<int>(left) : 0;
 }
 
 }  // namespace
@@ -78,9 +78,9 @@ class KafkaLog::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
         }
         break;
       case RdKafka::Event::EVENT_LOG:
-        if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR)
-          log::error("kafka", event.fac() + ": " + event.str());
-        else if (event.severity() == RdKafka::Event::EVENT_SEVERITY_WARNING)
+        // Connection failures arrive here at error severity and again as
+        // error events, which set_reachable() reports once; warn is enough.
+        if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
           log::warn("kafka", event.fac() + ": " + event.str());
         else
           log::debug("kafka", event.fac() + ": " + event.str());
@@ -128,7 +128,8 @@ KafkaLog::KafkaLog(const Config& config)
   set(*pconf, "acks", "all", Origin::kCore);
   set(*pconf, "partitioner", "murmur2_random", Origin::kCore);
   set(*pconf, "linger.ms", "2", Origin::kCore);
-  set(*pconf, "message.timeout.ms", std::to_string(request_timeout_ms_), Origin::kCore);
+  int message_timeout_ms = std::max(request_timeout_ms_ - kTimeoutScanMs, request_timeout_ms_ / 2);
+  set(*pconf, "message.timeout.ms", std::to_string(message_timeout_ms), Origin::kCore);
   set(*pconf, "dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()));
   user(*pconf);
   producer_.reset(RdKafka::Producer::create(pconf.get(), errstr));
@@ -150,6 +151,7 @@ KafkaLog::KafkaLog(const Config& config)
   if (!consumer_) throw std::runtime_error("cannot create the Kafka consumer: " + errstr);
 
   producer_thread_ = std::thread([this] { producer_loop(); });
+  probe_thread_ = std::thread([this] { probe_loop(); });
   log::info("kafka", "connected to " + brokers_ + ", topic " + topic_ + " (" + std::to_string(partitions_) +
                          " partitions, " + (shared_ ? "group " + config.kafka.group_id : "every partition") + ")");
 }
@@ -165,17 +167,20 @@ void KafkaLog::set_reachable(bool reachable, const std::string& why) {
 }
 
 void KafkaLog::producer_loop() {
-  auto last_probe = Clock::now();
-  while (!closing_) {
-    producer_->poll(100);
+  while (!closing_) producer_->poll(100);
+}
+
+void KafkaLog::probe_loop() {
+  std::unique_lock lock(probe_mutex_);
+  while (!probe_wake_.wait_for(lock, kProbeInterval, [&] { return closing_.load(); })) {
+    if (reachable_) continue;
     // Error events say when the broker goes away; nothing says it came back
-    // while no record flows, so ask for metadata until it answers.
-    if (!reachable_ && Clock::now() - last_probe >= kProbeInterval) {
-      last_probe = Clock::now();
-      RdKafka::Metadata* md = nullptr;
-      if (producer_->metadata(false, nullptr, &md, 1000) == RdKafka::ERR_NO_ERROR) set_reachable(true, {});
-      delete md;
-    }
+    // while no record flows, so ask it for metadata until it answers.
+    RdKafka::Metadata* md = nullptr;
+    if (producer_->metadata(false, nullptr, &md, static_cast<int>(kProbeInterval.count() * 1000)) ==
+        RdKafka::ERR_NO_ERROR)
+      set_reachable(true, {});
+    delete md;
   }
 }
 
@@ -287,26 +292,48 @@ void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::millis
 }
 
 std::optional<std::map<int32_t, int64_t>> KafkaLog::end_offsets(std::chrono::milliseconds timeout) {
-  if (closing_) return std::nullopt;
   auto deadline = Clock::now() + timeout;
-  std::map<int32_t, int64_t> ends;
-  for (int32_t p = 0; p < partitions_; ++p) {
-    int64_t low = 0, high = 0;
-    int timeout_ms = remaining_ms(deadline);
-    if (timeout_ms == 0) return std::nullopt;
-    if (producer_->query_watermark_offsets(topic_, p, &low, &high, timeout_ms) != RdKafka::ERR_NO_ERROR)
-      return std::nullopt;
-    ends[p] = high;
+  // An unreachable broker answers nothing: say so at once rather than at the
+  // end of the timeout. Otherwise retry within the timeout: a partition that
+  // just changed leader (or was just created) briefly answers "not leader".
+  while (!closing_ && reachable_) {
+    if (auto ends = query_end_offsets(deadline)) return ends;
+    if (Clock::now() + kEndOffsetsRetry >= deadline) break;
+    std::this_thread::sleep_for(kEndOffsetsRetry);
   }
-  set_reachable(true, {});
-  return ends;
+  return std::nullopt;
+}
+
+std::optional<std::map<int32_t, int64_t>> KafkaLog::query_end_offsets(Clock::time_point deadline) {
+  // offsetsForTimes with OFFSET_END asks the partition leaders for the log end
+  // (the high watermark; this log has no transactions) and, unlike
+  // query_watermark_offsets, keeps to its timeout when the broker is gone.
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  std::vector<RdKafka::TopicPartition*> partitions;
+  for (int32_t p = 0; p < partitions_; ++p)
+    partitions.push_back(RdKafka::TopicPartition::create(topic_, p, RdKafka::Topic::OFFSET_END));
+  RdKafka::ErrorCode err = producer_->offsetsForTimes(partitions, static_cast<int>(std::max<int64_t>(left, 1)));
+  std::map<int32_t, int64_t> ends;
+  for (auto* tp : partitions) {
+    if (tp->err() != RdKafka::ERR_NO_ERROR || tp->offset() < 0) err = tp->err() ? tp->err() : RdKafka::ERR__FAIL;
+    ends[tp->partition()] = tp->offset();
+  }
+  RdKafka::TopicPartition::destroy(partitions);
+  if (err == RdKafka::ERR_NO_ERROR) return ends;
+  log::debug("kafka", "end offsets unknown: " + RdKafka::err2str(err));
+  return std::nullopt;
 }
 
 void KafkaLog::close() {
   std::lock_guard lock(close_mutex_);
   if (closed_) return;
   closed_ = true;
-  closing_ = true;
+  {
+    std::lock_guard probe_lock(probe_mutex_);
+    closing_ = true;
+    probe_wake_.notify_one();
+  }
+  if (probe_thread_.joinable()) probe_thread_.join();
   if (producer_thread_.joinable()) producer_thread_.join();
   if (producer_) {
     // Appends still queued get a bounded chance; the rest fail through their

@@ -16,6 +16,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -50,7 +51,10 @@ class KafkaLog : public EventLog {
  private:
   class Callbacks;
   void producer_loop();
+  void probe_loop();
   void set_reachable(bool reachable, const std::string& why);
+  // One attempt at end_offsets(); std::nullopt on any error.
+  std::optional<std::map<int32_t, int64_t>> query_end_offsets(std::chrono::steady_clock::time_point deadline);
   // Shared mode, inside consume(): positions newly assigned partitions at
   // their stored offsets, or gives up revoked ones.
   void rebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
@@ -67,7 +71,10 @@ class KafkaLog : public EventLog {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::atomic<bool> reachable_{true};
   std::atomic<bool> closing_{false};
-  std::thread producer_thread_;
+  std::thread producer_thread_;  // serves delivery reports
+  std::thread probe_thread_;     // finds the broker again after it was lost
+  std::mutex probe_mutex_;
+  std::condition_variable probe_wake_;
   std::mutex close_mutex_;
   bool closed_ = false;  // guarded by close_mutex_
 

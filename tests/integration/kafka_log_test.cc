@@ -1,0 +1,330 @@
+// KafkaLog against a real broker: the address comes from CLUSTERLITE_TEST_BROKERS
+// (./scripts/test starts a broker and sets it). Each test uses its own topic.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "kafka_log.h"
+
+namespace clusterlite {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::string test_brokers() {
+  const char* v = std::getenv("CLUSTERLITE_TEST_BROKERS");
+  return v ? v : "";
+}
+
+#define REQUIRE_BROKER()                                                                                    \
+  ASSERT_FALSE(test_brokers().empty()) << "CLUSTERLITE_TEST_BROKERS is not set: run ./scripts/test, or "    \
+                                          "./scripts/kafka start and export CLUSTERLITE_TEST_BROKERS=127.0.0.1:9092"
+
+std::string unique_topic(const std::string& name) {
+  static std::atomic<int> counter{0};
+  auto now = std::chrono::system_clock::now().time_since_epoch() / 1ms;
+  return "cl_test_" + name + "_" + std::to_string(getpid()) + "_" + std::to_string(now) + "_" +
+         std::to_string(counter++);
+}
+
+Config kafka_config(const std::string& topic, int partitions = 3, Mode mode = Mode::kReplica) {
+  Config c;
+  c.node_id = "test-" + topic;
+  c.mode = mode;
+  c.kafka.brokers = test_brokers();
+  c.kafka.topic = topic;
+  c.kafka.partitions = partitions;
+  c.kafka.request_timeout_ms = 5000;
+  return c;
+}
+
+// Collects append results and waits for them with a bound.
+class Acks {
+ public:
+  AppendCallback callback(size_t index) {
+    return [this, index](const AppendResult& r) {
+      std::lock_guard lock(mutex_);
+      results_[index] = r;
+      done_.notify_all();
+    };
+  }
+  bool wait_for(size_t count, std::chrono::milliseconds bound) {
+    std::unique_lock lock(mutex_);
+    return done_.wait_for(lock, bound, [&] { return results_.size() >= count; });
+  }
+  std::map<size_t, AppendResult> results() {
+    std::lock_guard lock(mutex_);
+    return results_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_;
+  std::map<size_t, AppendResult> results_;
+};
+
+// Polls until `count` records arrived or `bound` passed.
+std::vector<LogRecord> poll_until(EventLog& log, size_t count, std::chrono::milliseconds bound) {
+  std::vector<LogRecord> out;
+  auto deadline = Clock::now() + bound;
+  while (out.size() < count && Clock::now() < deadline) log.poll(out, 1000, 200ms);
+  return out;
+}
+
+// Kafka's Java partitioner for keyed records: murmur2 of the key bytes,
+// made positive, modulo the partition count (Utils.murmur2 / toPositive).
+int32_t java_partition(const std::string& key, int32_t partitions) {
+  const uint32_t m = 0x5bd1e995;
+  const int r = 24;
+  const auto* data = reinterpret_cast<const unsigned char*>(key.data());
+  int length = static_cast<int>(key.size());
+  uint32_t h = 0x9747b28c ^ static_cast<uint32_t>(length);
+  int i = 0;
+  for (; i + 4 <= length; i += 4) {
+    uint32_t k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (static_cast<uint32_t>(data[i + 3]) << 24);
+    k *= m;
+    k ^= k >> r;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  switch (length - i) {
+    case 3: h ^= static_cast<uint32_t>(data[i + 2]) << 16; [[fallthrough]];
+    case 2: h ^= static_cast<uint32_t>(data[i + 1]) << 8; [[fallthrough]];
+    case 1:
+      h ^= data[i];
+      h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return static_cast<int32_t>((h & 0x7fffffff) % static_cast<uint32_t>(partitions));
+}
+
+// A TCP port on 127.0.0.1 that nothing listens on.
+int closed_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+TEST(KafkaLogTest, CreatesTheTopicWithTheConfiguredPartitions) {
+  REQUIRE_BROKER();
+  auto topic = unique_topic("create");
+  KafkaLog log(kafka_config(topic, 5));
+  EXPECT_EQ(log.partition_count(), 5);
+  auto ends = log.end_offsets(5s);
+  ASSERT_TRUE(ends.has_value());
+  EXPECT_EQ(ends->size(), 5u);
+  for (auto& [p, end] : *ends) EXPECT_EQ(end, 0) << "partition " << p;
+
+  // An existing topic is used as it is, whatever the configuration says.
+  KafkaLog again(kafka_config(topic, 2));
+  EXPECT_EQ(again.partition_count(), 5);
+}
+
+TEST(KafkaLogTest, AppendIsAcknowledgedAndPolledInOrder) {
+  REQUIRE_BROKER();
+  auto topic = unique_topic("order");
+  KafkaLog log(kafka_config(topic, 3));
+  log.start([](int32_t) { return std::nullopt; });
+  auto before = log.end_offsets(5s);
+  ASSERT_TRUE(before.has_value());
+
+  const std::vector<std::string> keys = {"users", "orders", "items"};
+  const size_t n = 60;
+  Acks acks;
+  for (size_t i = 0; i < n; ++i) log.append(keys[i % keys.size()], "value-" + std::to_string(i), acks.callback(i));
+  ASSERT_TRUE(acks.wait_for(n, 10s)) << "not every append was acknowledged within 10 s";
+
+  std::map<std::pair<int32_t, int64_t>, size_t> by_position;
+  for (auto& [i, r] : acks.results()) {
+    ASSERT_TRUE(r.ok) << "append " << i << ": " << r.error;
+    EXPECT_EQ(r.partition, java_partition(keys[i % keys.size()], 3)) << "key " << keys[i % keys.size()];
+    EXPECT_GE(r.offset, 0);
+    by_position[{r.partition, r.offset}] = i;
+  }
+  EXPECT_EQ(by_position.size(), n) << "two appends got the same partition and offset";
+
+  auto records = poll_until(log, n, 15s);
+  ASSERT_EQ(records.size(), n);
+  std::map<int32_t, int64_t> last;
+  std::map<int32_t, size_t> last_index;
+  for (auto& rec : records) {
+    auto it = by_position.find({rec.partition, rec.offset});
+    ASSERT_NE(it, by_position.end()) << "polled a record that was not appended";
+    size_t i = it->second;
+    EXPECT_EQ(rec.key, keys[i % keys.size()]);
+    EXPECT_EQ(rec.value, "value-" + std::to_string(i));
+    // Per partition, offsets and append order both increase.
+    if (last.count(rec.partition)) {
+      EXPECT_GT(rec.offset, last[rec.partition]);
+      EXPECT_GT(i, last_index[rec.partition]);
+    }
+    last[rec.partition] = rec.offset;
+    last_index[rec.partition] = i;
+  }
+
+  auto after = log.end_offsets(5s);
+  ASSERT_TRUE(after.has_value());
+  int64_t grown = 0;
+  for (auto& [p, end] : *after) {
+    grown += end - (*before)[p];
+    if (last.count(p)) EXPECT_EQ(end, last[p] + 1) << "partition " << p;
+  }
+  EXPECT_EQ(grown, static_cast<int64_t>(n));
+}
+
+TEST(KafkaLogTest, StartsAtTheStoredOffsets) {
+  REQUIRE_BROKER();
+  auto topic = unique_topic("stored");
+  {
+    KafkaLog writer(kafka_config(topic, 1));
+    Acks acks;
+    for (size_t i = 0; i < 10; ++i) writer.append("users", std::to_string(i), acks.callback(i));
+    ASSERT_TRUE(acks.wait_for(10, 10s));
+    writer.close();
+  }
+  KafkaLog log(kafka_config(topic, 1));
+  log.start([](int32_t partition) -> std::optional<int64_t> {
+    if (partition == 0) return 7;
+    return std::nullopt;
+  });
+  auto records = poll_until(log, 3, 15s);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].offset, 7);
+  EXPECT_EQ(records[0].value, "7");
+  EXPECT_EQ(records[2].value, "9");
+  std::vector<LogRecord> more;
+  log.poll(more, 100, 300ms);
+  EXPECT_TRUE(more.empty());
+}
+
+TEST(KafkaLogTest, UnreachableBrokerFailsStartWithinTheTimeout) {
+  auto config = kafka_config(unique_topic("closed"));
+  config.kafka.brokers = "127.0.0.1:" + std::to_string(closed_port());
+  config.kafka.request_timeout_ms = 1500;
+  auto start = Clock::now();
+  try {
+    KafkaLog log(config);
+    FAIL() << "a KafkaLog without a broker was created";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot create Kafka topic"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(Clock::now() - start, 4s);
+}
+
+TEST(KafkaLogTest, RefusedAppendReportsFailure) {
+  REQUIRE_BROKER();
+  auto config = kafka_config(unique_topic("refused"));
+  config.kafka.properties["message.max.bytes"] = "2000";
+  KafkaLog log(config);
+  Acks acks;
+  log.append("users", std::string(10000, 'x'), acks.callback(0));
+  ASSERT_TRUE(acks.wait_for(1, 5s));
+  auto r = acks.results().at(0);
+  EXPECT_FALSE(r.ok);
+  EXPECT_FALSE(r.error.empty());
+}
+
+TEST(KafkaLogTest, UnknownPropertyIsAnErrorNamingIt) {
+  REQUIRE_BROKER();
+  auto config = kafka_config(unique_topic("badprop"));
+  config.kafka.properties["no.such.property"] = "1";
+  try {
+    KafkaLog log(config);
+    FAIL() << "an unknown librdkafka property was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("kafka.properties.no.such.property"), std::string::npos) << e.what();
+  }
+}
+
+// Shared mode: two consumers in one group split the partitions; with offsets
+// stored after each poll (as the applier commits), every record is taken
+// exactly once, also across the rebalance when the second member joins.
+TEST(KafkaLogTest, SharedModeSplitsPartitionsAndTakesEachRecordOnce) {
+  REQUIRE_BROKER();
+  auto topic = unique_topic("shared");
+  auto config_a = kafka_config(topic, 4, Mode::kShared);
+  config_a.kafka.group_id = topic + "_group";
+  auto config_b = config_a;
+  config_b.node_id += "-b";
+
+  std::mutex mutex;
+  std::map<int32_t, int64_t> committed;  // the "shared database"
+  std::map<std::pair<int32_t, int64_t>, int> taken;
+  std::map<std::string, std::set<int32_t>> partitions_by_member;
+  auto stored = [&](int32_t p) -> std::optional<int64_t> {
+    std::lock_guard lock(mutex);
+    auto it = committed.find(p);
+    if (it == committed.end()) return std::nullopt;
+    return it->second;
+  };
+
+  KafkaLog a(config_a);
+  KafkaLog b(config_b);
+  const size_t n = 200;
+  std::atomic<bool> stop{false};
+  auto consume = [&](KafkaLog& log, const std::string& name) {
+    log.start(stored);
+    while (!stop) {
+      std::vector<LogRecord> batch;
+      log.poll(batch, 50, 100ms);
+      std::lock_guard lock(mutex);
+      for (auto& r : batch) {
+        taken[{r.partition, r.offset}] += 1;
+        committed[r.partition] = r.offset + 1;
+        partitions_by_member[name].insert(r.partition);
+      }
+    }
+  };
+  std::thread ta([&] { consume(a, "a"); });
+  Acks acks;
+  for (size_t i = 0; i < n / 2; ++i) a.append("key" + std::to_string(i % 16), std::to_string(i), acks.callback(i));
+  std::thread tb([&] { consume(b, "b"); });
+  for (size_t i = n / 2; i < n; ++i) {
+    a.append("key" + std::to_string(i % 16), std::to_string(i), acks.callback(i));
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(acks.wait_for(n, 10s));
+  auto deadline = Clock::now() + 30s;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (taken.size() >= n && partitions_by_member["b"].size() > 0) break;
+    }
+    if (Clock::now() > deadline) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  stop = true;
+  ta.join();
+  tb.join();
+
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(taken.size(), n);
+  for (auto& [pos, times] : taken) EXPECT_EQ(times, 1) << "partition " << pos.first << " offset " << pos.second;
+  EXPECT_FALSE(partitions_by_member["a"].empty());
+  EXPECT_FALSE(partitions_by_member["b"].empty()) << "the second member never got a partition";
+}
+
+}  // namespace
+}  // namespace clusterlite
