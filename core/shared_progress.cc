@@ -67,8 +67,8 @@ void SharedProgressWatcher::scan() {
     q.bind(1, topic_);
     while (q.executeStep()) offsets[q.getColumn(0).getInt()] = q.getColumn(1).getInt64();
 
-    SQLite::Statement verdict(*db_,
-                              "SELECT status, reason FROM _cl_rejected WHERE topic = ? AND partition = ? AND offset = ?");
+    SQLite::Statement verdict(
+        *db_, "SELECT status, reason FROM _cl_rejected WHERE topic = ? AND partition = ? AND offset = ?");
     for (auto& w : hub_.armed_writes()) {
       auto it = previous_.find(w.partition);
       if (it == previous_.end() || w.offset >= it->second) continue;
@@ -76,7 +76,8 @@ void SharedProgressWatcher::scan() {
       verdict.bind(1, topic_);
       verdict.bind(2, w.partition);
       verdict.bind(3, static_cast<int64_t>(w.offset));
-      if (verdict.executeStep()) status = rejected_status(verdict.getColumn(0).getInt(), verdict.getColumn(1).getString());
+      if (verdict.executeStep())
+        status = rejected_status(verdict.getColumn(0).getInt(), verdict.getColumn(1).getString());
       verdict.reset();
       covered.push_back({w.event_id, w.partition, w.offset, std::move(status)});
     }
