@@ -1,0 +1,191 @@
+// Browser tests of the web UI: a real Chromium against a running ClusterLite
+// (through nginx by default, or a lone node).
+import { describe, it, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  BASE_URL, NODE_URL, RUN, WAIT, launch, openUi, searchRun, row, screenshot, api, createUser,
+  uniqueEmail, eventually,
+} from './lib.js';
+
+// A labelled field of the user dialog.
+const field = (page, label) => page.locator('#user-dialog').getByLabel(label, { exact: true });
+
+describe(`web UI at ${BASE_URL}/ui/`, () => {
+  let browser;
+  let page;
+
+  before(async () => {
+    const health = await api('GET', '/healthz').catch((e) => ({ status: String(e) }));
+    assert.equal(health.status, 200, `${BASE_URL}/healthz must answer 200 before the browser tests run`);
+    browser = await launch();
+  });
+
+  afterEach(async (t) => {
+    if (page) {
+      const name = t.name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+      await screenshot(page, name).catch((e) => console.error(`screenshot ${name}: ${e.message}`));
+      await page.close().catch(() => {});
+      page = null;
+    }
+  });
+
+  after(async () => {
+    // Remove what this run created that is still there.
+    let after = '';
+    for (let i = 0; i < 20; i++) {
+      const res = await api('GET', `/users?limit=1000${after ? `&after=${after}` : ''}`).catch(() => null);
+      if (!res || res.status !== 200 || !res.body.length) break;
+      for (const u of res.body) if (u.email.includes(RUN)) await api('DELETE', `/users/${u.id}`).catch(() => {});
+      if (res.body.length < 1000) break;
+      after = res.body[res.body.length - 1].id;
+    }
+    if (browser) {
+      assert.deepEqual(browser.errors, [], 'the page raised no uncaught errors');
+      await browser.close();
+    }
+  });
+
+  it('creates a user and lists it', async () => {
+    page = await openUi(browser.context);
+    const email = uniqueEmail('create');
+    await page.getByRole('button', { name: 'New user' }).click();
+    await field(page, 'Name').fill('Ada Lovelace');
+    await field(page, 'Email').fill(email);
+    const save = page.locator('#user-save');
+    await save.click();
+    await page.locator('#user-dialog').waitFor({ state: 'hidden' });
+    await searchRun(page);
+    const r = row(page, email);
+    await r.waitFor({ state: 'visible' });
+    assert.match(await r.textContent(), /Ada Lovelace/);
+    assert.equal(await save.isDisabled(), false, 'the save button is enabled again after the write');
+    const served = (await page.locator('#served-by').textContent()).trim();
+    assert.ok(served.length > 0, 'the page shows which node served the last request');
+  });
+
+  it('edits a user', async () => {
+    const email = uniqueEmail('edit');
+    const user = await createUser('Grace Hopper', email);
+    page = await openUi(browser.context);
+    await searchRun(page);
+    const r = row(page, email);
+    await r.waitFor({ state: 'visible' });
+    await r.getByRole('button', { name: 'Edit Grace Hopper' }).click();
+    const name = field(page, 'Name');
+    assert.equal(await name.inputValue(), 'Grace Hopper');
+    await name.fill('Rear Admiral Grace Hopper');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.locator('#user-dialog').waitFor({ state: 'hidden' });
+    await page.waitForFunction(
+      (e) => document.querySelector(`#users-body tr[data-email="${e}"] .user-name`)?.textContent === 'Rear Admiral Grace Hopper',
+      email, { timeout: WAIT });
+    const stored = await api('GET', `/users/${user.id}`);
+    assert.equal(stored.status, 200);
+    assert.equal(stored.body.name, 'Rear Admiral Grace Hopper');
+  });
+
+  it('deletes a user after confirmation', async () => {
+    const email = uniqueEmail('delete');
+    const user = await createUser('Alan Turing', email);
+    page = await openUi(browser.context);
+    await searchRun(page);
+    const r = row(page, email);
+    await r.waitFor({ state: 'visible' });
+
+    // Cancelling keeps the user.
+    await r.getByRole('button', { name: 'Delete Alan Turing' }).click();
+    const dialog = page.locator('#confirm-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    assert.match(await dialog.textContent(), new RegExp(email.replace(/[.]/g, '\\.')));
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal((await api('GET', `/users/${user.id}`)).status, 200);
+
+    await r.getByRole('button', { name: 'Delete Alan Turing' }).click();
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await r.waitFor({ state: 'detached' });
+    assert.equal((await api('GET', `/users/${user.id}`)).status, 404);
+  });
+
+  it('shows an invalid email under the email field', async () => {
+    page = await openUi(browser.context);
+    await page.getByRole('button', { name: 'New user' }).click();
+    await field(page, 'Name').fill('Bad Address');
+    await field(page, 'Email').fill(`not-an-email-${RUN}`);
+    await page.locator('#user-save').click();
+    const error = page.locator('#user-email-error');
+    await page.waitForFunction(() => document.getElementById('user-email-error').textContent.trim() !== '',
+      null, { timeout: WAIT });
+    assert.match(await error.textContent(), /email/i);
+    assert.equal(await field(page, 'Email').getAttribute('aria-invalid'), 'true');
+    assert.equal((await page.locator('#user-name-error').textContent()).trim(), '', 'no error under the name field');
+    assert.ok(await page.locator('#user-dialog').isVisible(), 'the form stays open');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'user-email', 'focus moves to the email field');
+  });
+
+  it('shows a duplicate email as a conflict under the email field', async () => {
+    const email = uniqueEmail('dup');
+    await createUser('First Owner', email);
+    page = await openUi(browser.context);
+    await page.getByRole('button', { name: 'New user' }).click();
+    await field(page, 'Name').fill('Second Owner');
+    await field(page, 'Email').fill(email);
+    await page.locator('#user-save').click();
+    await page.waitForFunction(() => document.getElementById('user-email-error').textContent.trim() !== '',
+      null, { timeout: WAIT });
+    assert.match(await page.locator('#user-email-error').textContent(), /already|in use|exists|taken/i);
+    assert.ok(await page.locator('#user-dialog').isVisible(), 'the form stays open');
+  });
+
+  it('shows a user created directly on a node without a reload', async () => {
+    page = await openUi(browser.context);
+    await searchRun(page);
+    await page.evaluate(() => { window.__noReload = true; });
+    const email = uniqueEmail('elsewhere');
+    const created = await api('POST', '/users', { base: NODE_URL, body: { name: 'Barbara Liskov', email } });
+    assert.equal(created.status, 201, `POST ${NODE_URL}/users`);
+    await row(page, email).waitFor({ state: 'visible', timeout: WAIT });
+    assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
+  });
+
+  it('is keyboard usable: open the form, type, cancel with Escape', async () => {
+    page = await openUi(browser.context);
+    const newUser = page.getByRole('button', { name: 'New user' });
+    await newUser.focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#user-dialog').waitFor({ state: 'visible' });
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'user-name');
+    await page.keyboard.type('Keyboard User');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'user-email');
+    await page.keyboard.press('Escape');
+    await page.locator('#user-dialog').waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'new-user', 'focus returns to the opener');
+  });
+
+  it('shows every node of the cluster with its offsets', async () => {
+    page = await openUi(browser.context);
+    await page.waitForFunction(() => {
+      const nodes = [...document.querySelectorAll('#nodes .node')];
+      return nodes.length > 0 && nodes.every((n) => n.dataset.state === 'ok');
+    }, null, { timeout: WAIT });
+    const expected = await fetch(`${BASE_URL}/ui/cluster.json`, { signal: AbortSignal.timeout(WAIT) })
+      .then((r) => (r.ok ? r.json() : null));
+    const count = await page.locator('#nodes .node').count();
+    assert.equal(count, expected ? expected.length : 1);
+    assert.ok(await page.locator('#nodes .partitions tbody tr').count() >= count, 'each node lists its partitions');
+  });
+
+  it('fits a 375 px phone screen', async () => {
+    const email = uniqueEmail('phone');
+    await createUser('Phone Layout With A Rather Long Name', email);
+    page = await openUi(browser.context, { viewport: { width: 375, height: 812 } });
+    await searchRun(page);
+    await row(page, email).waitFor({ state: 'visible' });
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 375, `the page is ${width} px wide; it must not scroll sideways`);
+    const box = await row(page, email).getByRole('button', { name: /^Edit / }).boundingBox();
+    assert.ok(box && box.x + box.width <= 375, 'the row buttons stay on screen');
+  });
+});

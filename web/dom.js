@@ -1,0 +1,36 @@
+// Small DOM helpers.
+
+// h('button', {class: 'x', onclick: fn}, 'text', child...)
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// Marks a button busy while `work` runs; a second click meanwhile is ignored.
+export async function withBusy(button, busyLabel, work) {
+  if (button.dataset.busy === 'true') return undefined;
+  const label = button.querySelector('.label') || button;
+  const idle = label.textContent;
+  button.dataset.busy = 'true';
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  label.textContent = busyLabel;
+  try {
+    return await work();
+  } finally {
+    delete button.dataset.busy;
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+    label.textContent = idle;
+  }
+}

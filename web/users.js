@@ -1,0 +1,326 @@
+// The users list (cursor pagination, search, auto-refresh) and its dialogs.
+import { request, nextCursor, ApiError } from './api.js';
+import { h, withBusy } from './dom.js';
+
+const SEARCH_PAGE = 1000;   // rows per request while searching (the API's maximum)
+const SEARCH_MAX_PAGES = 10; // a search looks at no more than 10,000 users
+const SEARCH_SHOWN = 200;   // matches shown at most
+
+const dateFmt = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short' });
+function formatDate(s) {
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? (s || '') : dateFmt.format(d);
+}
+
+function initials(name) {
+  const parts = String(name).trim().split(/\s+/).filter(Boolean);
+  return ((parts[0] || '?')[0] + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase();
+}
+
+function describe(err) {
+  if (err instanceof ApiError) return err.message;
+  if (err && err.name === 'AbortError') return 'The server did not answer in time.';
+  return 'The server could not be reached.';
+}
+
+export class UsersView {
+  constructor({ toast }) {
+    this.toast = toast;
+    this.$ = (id) => document.getElementById(id);
+    this.body = this.$('users-body');
+    this.rowsById = new Map();
+    this.pageSize = Number(this.$('page-size').value);
+    this.cursors = [null]; // cursors[i] is the `after` of page i
+    this.page = 0;
+    this.next = null;
+    this.query = '';
+    this.loadSeq = 0;
+    this.loading = null;
+    this.firstRender = true;
+    this.editing = null; // the user being edited, or null when creating
+    this.pendingDelete = null;
+    this.wire();
+  }
+
+  wire() {
+    let debounce;
+    this.$('search').addEventListener('input', (e) => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => {
+        this.query = e.target.value.trim().toLowerCase();
+        this.resetPages();
+        this.load();
+      }, 200);
+    });
+    this.$('page-size').addEventListener('change', (e) => {
+      this.pageSize = Number(e.target.value);
+      this.resetPages();
+      this.load();
+    });
+    this.$('prev-page').addEventListener('click', () => {
+      if (this.page === 0) return;
+      this.cursors.pop();
+      this.page--;
+      this.load();
+    });
+    this.$('next-page').addEventListener('click', () => {
+      if (!this.next) return;
+      this.cursors.push(this.next);
+      this.page++;
+      this.load();
+    });
+    this.$('new-user').addEventListener('click', () => this.openForm(null));
+    this.$('user-form').addEventListener('submit', (e) => { e.preventDefault(); this.save(); });
+    this.$('confirm-form').addEventListener('submit', (e) => { e.preventDefault(); this.confirmDelete(); });
+    for (const input of [this.$('user-name'), this.$('user-email')]) {
+      input.addEventListener('input', () => this.setFieldError(input.name, ''));
+    }
+    for (const btn of document.querySelectorAll('dialog [data-close]')) {
+      btn.addEventListener('click', () => btn.closest('dialog').close());
+    }
+  }
+
+  resetPages() {
+    this.cursors = [null];
+    this.page = 0;
+    this.next = null;
+  }
+
+  // Reloads the current page (or search). Overlapping calls share one load;
+  // a call made while a load runs schedules one more afterwards.
+  async load({ quiet = false } = {}) {
+    if (this.loading) {
+      if (quiet) return this.loading;
+      this.again = true;
+      return this.loading;
+    }
+    const seq = ++this.loadSeq;
+    this.loading = (async () => {
+      try {
+        if (this.query) await this.loadSearch(seq);
+        else await this.loadPage(seq);
+        this.$('list-error').hidden = true;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 401)) {
+          this.$('list-error').textContent = `Could not load users: ${describe(err)}`;
+          this.$('list-error').hidden = false;
+        }
+      } finally {
+        this.loading = null;
+      }
+      if (this.again) {
+        this.again = false;
+        await this.load();
+      }
+    })();
+    return this.loading;
+  }
+
+  async loadPage(seq) {
+    const after = this.cursors[this.page];
+    const q = new URLSearchParams({ limit: String(this.pageSize) });
+    if (after) q.set('after', after);
+    const res = await request('GET', `users?${q}`);
+    if (seq !== this.loadSeq) return;
+    const rows = Array.isArray(res.body) ? res.body : [];
+    if (rows.length === 0 && this.page > 0) {
+      // The page emptied (deletions elsewhere): step back.
+      this.cursors.pop();
+      this.page--;
+      return this.loadPage(seq);
+    }
+    this.next = nextCursor(res.headers);
+    this.render(rows);
+    const first = this.page * this.pageSize + 1;
+    this.$('users-summary').textContent = rows.length
+      ? `Showing ${first.toLocaleString('en-US')}–${(first + rows.length - 1).toLocaleString('en-US')}`
+      : 'No users';
+    this.$('page-label').textContent = `Page ${this.page + 1}`;
+    this.$('prev-page').disabled = this.page === 0;
+    this.$('next-page').disabled = !this.next;
+    this.$('users-empty').textContent = 'No users yet. Create the first one with “New user”.';
+  }
+
+  async loadSearch(seq) {
+    const matches = [];
+    let after = null, scanned = 0, complete = false;
+    for (let i = 0; i < SEARCH_MAX_PAGES; i++) {
+      const q = new URLSearchParams({ limit: String(SEARCH_PAGE) });
+      if (after) q.set('after', after);
+      const res = await request('GET', `users?${q}`);
+      if (seq !== this.loadSeq) return;
+      const rows = Array.isArray(res.body) ? res.body : [];
+      scanned += rows.length;
+      for (const u of rows) {
+        if (String(u.name).toLowerCase().includes(this.query) || String(u.email).toLowerCase().includes(this.query)) {
+          matches.push(u);
+        }
+      }
+      after = nextCursor(res.headers);
+      if (!after) { complete = true; break; }
+    }
+    this.render(matches.slice(0, SEARCH_SHOWN));
+    let summary = `${matches.length.toLocaleString('en-US')} ${matches.length === 1 ? 'match' : 'matches'}`;
+    if (matches.length > SEARCH_SHOWN) summary += `, first ${SEARCH_SHOWN} shown`;
+    if (!complete) summary += ` in the first ${scanned.toLocaleString('en-US')} users`;
+    this.$('users-summary').textContent = summary;
+    this.$('page-label').textContent = 'Search results';
+    this.$('prev-page').disabled = true;
+    this.$('next-page').disabled = true;
+    this.$('users-empty').textContent = 'No user matches this search.';
+  }
+
+  // Updates the table in place, keyed by id, so focus and scroll survive a
+  // refresh.
+  render(rows) {
+    const seen = new Set();
+    rows.forEach((u, i) => {
+      seen.add(u.id);
+      let row = this.rowsById.get(u.id);
+      if (!row) {
+        row = this.makeRow(u);
+        this.rowsById.set(u.id, row);
+        if (!this.firstRender) {
+          row.tr.classList.add('flash');
+          setTimeout(() => row.tr.classList.remove('flash'), 1600);
+        }
+      }
+      this.updateRow(row, u);
+      if (this.body.children[i] !== row.tr) this.body.insertBefore(row.tr, this.body.children[i] || null);
+    });
+    for (const [id, row] of this.rowsById) {
+      if (seen.has(id)) continue;
+      const hadFocus = row.tr.contains(document.activeElement);
+      row.tr.remove();
+      this.rowsById.delete(id);
+      if (hadFocus) this.$('users-title').focus();
+    }
+    this.$('users-empty').hidden = rows.length > 0;
+    this.firstRender = false;
+  }
+
+  makeRow(u) {
+    const row = {
+      user: u,
+      avatar: h('span', { class: 'avatar', 'aria-hidden': 'true' }),
+      name: h('span', { class: 'user-name' }),
+      email: h('td', { class: 'col-email', 'data-label': 'Email' }),
+      updated: h('td', { class: 'col-date', 'data-label': 'Updated' }),
+      edit: h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'data-action': 'edit' }, 'Edit'),
+      del: h('button', { type: 'button', class: 'btn btn-ghost btn-small btn-danger-text', 'data-action': 'delete' }, 'Delete'),
+    };
+    row.edit.addEventListener('click', () => this.openForm(row.user, row.edit));
+    row.del.addEventListener('click', () => this.askDelete(row.user, row.del));
+    row.tr = h('tr', { 'data-id': u.id },
+      h('td', { class: 'col-name' }, h('span', { class: 'name-cell' }, row.avatar, row.name)),
+      row.email,
+      row.updated,
+      h('td', { class: 'col-actions' }, h('span', { class: 'row-actions' }, row.edit, row.del)));
+    return row;
+  }
+
+  updateRow(row, u) {
+    row.user = u;
+    const set = (el, text) => { if (el.textContent !== text) el.textContent = text; };
+    set(row.name, u.name);
+    set(row.avatar, initials(u.name));
+    set(row.email, u.email);
+    set(row.updated, formatDate(u.updated_at || u.created_at));
+    row.updated.title = `Created ${formatDate(u.created_at)}`;
+    row.tr.dataset.email = u.email;
+    row.edit.setAttribute('aria-label', `Edit ${u.name}`);
+    row.del.setAttribute('aria-label', `Delete ${u.name}`);
+  }
+
+  setFieldError(field, message) {
+    const input = this.$(`user-${field}`);
+    const out = this.$(`user-${field}-error`);
+    if (!input || !out) return false;
+    out.textContent = message;
+    if (message) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+    return true;
+  }
+
+  clearErrors() {
+    this.setFieldError('name', '');
+    this.setFieldError('email', '');
+    this.$('form-error').hidden = true;
+  }
+
+  openForm(user, opener = this.$('new-user')) {
+    this.editing = user;
+    this.opener = opener;
+    this.clearErrors();
+    this.$('user-dialog-title').textContent = user ? 'Edit user' : 'New user';
+    this.$('user-save').querySelector('.label').textContent = user ? 'Save changes' : 'Create user';
+    this.$('user-name').value = user ? user.name : '';
+    this.$('user-email').value = user ? user.email : '';
+    const dialog = this.$('user-dialog');
+    dialog.showModal();
+    this.$('user-name').focus();
+    dialog.addEventListener('close', () => this.restoreFocus(), { once: true });
+  }
+
+  restoreFocus() {
+    const el = this.opener && this.opener.isConnected ? this.opener : this.$('users-title');
+    el.focus();
+  }
+
+  async save() {
+    const button = this.$('user-save');
+    await withBusy(button, this.editing ? 'Saving…' : 'Creating…', async () => {
+      this.clearErrors();
+      const body = { name: this.$('user-name').value.trim(), email: this.$('user-email').value.trim() };
+      const editing = this.editing;
+      try {
+        const res = editing
+          ? await request('PUT', `users/${encodeURIComponent(editing.id)}`, { body })
+          : await request('POST', 'users', { body });
+        this.$('user-dialog').close();
+        if (res.status === 202) this.toast('Accepted — it will appear once the cluster applies it.');
+        else this.toast(editing ? `Saved ${body.name}.` : `Created ${body.name}.`);
+        await this.load();
+      } catch (err) {
+        if (err instanceof ApiError && err.field && this.setFieldError(err.field, err.message)) {
+          this.$(`user-${err.field}`).focus();
+        } else {
+          this.$('form-error').textContent = describe(err);
+          this.$('form-error').hidden = false;
+        }
+      }
+    });
+  }
+
+  askDelete(user, opener) {
+    this.pendingDelete = user;
+    this.opener = opener;
+    this.$('confirm-text').textContent = `${user.name} <${user.email}> will be deleted on every node. This cannot be undone.`;
+    this.$('confirm-error').hidden = true;
+    const dialog = this.$('confirm-dialog');
+    dialog.showModal();
+    dialog.querySelector('[data-close]').focus();
+    dialog.addEventListener('close', () => this.restoreFocus(), { once: true });
+  }
+
+  async confirmDelete() {
+    const user = this.pendingDelete;
+    if (!user) return;
+    await withBusy(this.$('confirm-delete'), 'Deleting…', async () => {
+      try {
+        await request('DELETE', `users/${encodeURIComponent(user.id)}`);
+        this.toast(`Deleted ${user.name}.`);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) {
+          this.$('confirm-error').textContent = describe(err);
+          this.$('confirm-error').hidden = false;
+          return;
+        }
+        this.toast(`${user.name} was already deleted.`);
+      }
+      this.pendingDelete = null;
+      this.$('confirm-dialog').close();
+      await this.load();
+    });
+  }
+}
