@@ -13,7 +13,8 @@ using Clock = std::chrono::steady_clock;
 
 // How long close() lets queued appends reach the broker before it gives up on them.
 constexpr int kMaxFlushMs = 5000;
-// While the broker is unreachable, how often the probe thread asks it for metadata.
+// While the broker is unreachable, how often the probe thread asks it for
+// metadata; also the bound of each such request.
 constexpr auto kProbeInterval = std::chrono::seconds(1);
 // librdkafka looks for timed-out messages once a second, so a failed append is
 // reported up to this much after message.timeout.ms.
@@ -70,9 +71,12 @@ class KafkaLog::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
     switch (event.type()) {
       case RdKafka::Event::EVENT_ERROR:
         if (event.fatal()) {
-          log::error("kafka", "fatal librdkafka error: " + event.str());
+          // The producer refuses every append from now on: report the node
+          // unreachable so it leaves the load balancer until restarted.
+          owner_.fatal_ = true;
+          log::error("kafka", "fatal librdkafka error, restart the node: " + event.str());
         } else if (event.err() == RdKafka::ERR__ALL_BROKERS_DOWN || event.err() == RdKafka::ERR__TRANSPORT) {
-          owner_.set_reachable(false, event.str());
+          owner_.suspect(event.str());
         } else {
           log::warn("kafka", RdKafka::err2str(event.err()) + ": " + event.str());
         }
@@ -170,17 +174,31 @@ void KafkaLog::producer_loop() {
   while (!closing_) producer_->poll(100);
 }
 
+void KafkaLog::suspect(const std::string& why) {
+  std::lock_guard lock(probe_mutex_);
+  suspicion_ = why;
+  probe_wake_.notify_one();
+}
+
 void KafkaLog::probe_loop() {
   std::unique_lock lock(probe_mutex_);
-  while (!probe_wake_.wait_for(lock, kProbeInterval, [&] { return closing_.load(); })) {
-    if (reachable_) continue;
-    // Error events say when the broker goes away; nothing says it came back
-    // while no record flows, so ask it for metadata until it answers.
+  for (;;) {
+    probe_wake_.wait_for(lock, kProbeInterval, [&] { return closing_ || !suspicion_.empty(); });
+    if (closing_) return;
+    if (reachable_ && suspicion_.empty()) continue;
+    // A connection error may be an idle connection the broker closed, which
+    // librdkafka reopens on demand: only a broker that does not answer a
+    // metadata request counts as unreachable. Nothing says when it answers
+    // again while no record flows, so keep asking until it does.
+    std::string why = suspicion_.empty() ? "no answer to a metadata request" : std::move(suspicion_);
+    suspicion_.clear();
+    lock.unlock();
     RdKafka::Metadata* md = nullptr;
-    if (producer_->metadata(false, nullptr, &md, static_cast<int>(kProbeInterval.count() * 1000)) ==
-        RdKafka::ERR_NO_ERROR)
-      set_reachable(true, {});
+    auto timeout_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(kProbeInterval).count());
+    bool answered = producer_->metadata(false, nullptr, &md, timeout_ms) == RdKafka::ERR_NO_ERROR;
     delete md;
+    set_reachable(answered, why);
+    lock.lock();
   }
 }
 
@@ -274,7 +292,7 @@ void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::millis
     if (m->err() == RdKafka::ERR__TIMED_OUT) break;
     if (m->err() != RdKafka::ERR_NO_ERROR) {
       if (m->err() == RdKafka::ERR__TRANSPORT || m->err() == RdKafka::ERR__ALL_BROKERS_DOWN)
-        set_reachable(false, m->errstr());
+        suspect(m->errstr());
       else
         log::warn("kafka", "consumer: " + m->errstr());
       break;

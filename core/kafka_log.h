@@ -42,7 +42,7 @@ class KafkaLog : public EventLog {
   void start(StoredOffsets stored) override;
   void poll(std::vector<LogRecord>& out, size_t max, std::chrono::milliseconds wait) override;
   std::optional<std::map<int32_t, int64_t>> end_offsets(std::chrono::milliseconds timeout) override;
-  bool reachable() const override { return reachable_.load(); }
+  bool reachable() const override { return reachable_ && !fatal_; }
   void close() override;
 
   // Partitions of the topic, as found at start-up.
@@ -53,6 +53,8 @@ class KafkaLog : public EventLog {
   void producer_loop();
   void probe_loop();
   void set_reachable(bool reachable, const std::string& why);
+  // A connection error was seen: has the probe thread check the broker.
+  void suspect(const std::string& why);
   // One attempt at end_offsets(); std::nullopt on any error.
   std::optional<std::map<int32_t, int64_t>> query_end_offsets(std::chrono::steady_clock::time_point deadline);
   // Shared mode, inside consume(): positions newly assigned partitions at
@@ -70,11 +72,13 @@ class KafkaLog : public EventLog {
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::atomic<bool> reachable_{true};
+  std::atomic<bool> fatal_{false};  // librdkafka reported a fatal error
   std::atomic<bool> closing_{false};
   std::thread producer_thread_;  // serves delivery reports
   std::thread probe_thread_;     // finds the broker again after it was lost
   std::mutex probe_mutex_;
   std::condition_variable probe_wake_;
+  std::string suspicion_;  // guarded by probe_mutex_: the last connection error not yet checked
   std::mutex close_mutex_;
   bool closed_ = false;  // guarded by close_mutex_
 
