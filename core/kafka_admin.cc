@@ -58,7 +58,7 @@ void create_topic(rd_kafka_t* handle, const TopicSpec& spec, Clock::time_point d
   EventPtr event(rd_kafka_queue_poll(queue.get(), timeout + 1000));
   if (!event) fail(spec, "no answer from the broker within " + std::to_string(timeout) + " ms");
   if (rd_kafka_event_error(event.get()))
-    fail(spec, std::string(rd_kafka_event_error_string(event.get())) + " (is the broker running and reachable?)");
+    fail(spec, rd_kafka_event_error_string(event.get()));
   const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
   if (!result) fail(spec, "unexpected admin result");
   size_t count = 0;

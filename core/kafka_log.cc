@@ -139,9 +139,13 @@ KafkaLog::KafkaLog(const Config& config)
   producer_.reset(RdKafka::Producer::create(pconf.get(), errstr));
   if (!producer_) throw std::runtime_error("cannot create the Kafka producer: " + errstr);
 
-  partitions_ = ensure_topic(producer_->c_ptr(),
-                             {config.kafka.topic, config.kafka.partitions, config.kafka.replication_factor},
-                             std::chrono::milliseconds(request_timeout_ms_));
+  try {
+    partitions_ = ensure_topic(producer_->c_ptr(),
+                               {config.kafka.topic, config.kafka.partitions, config.kafka.replication_factor},
+                               std::chrono::milliseconds(request_timeout_ms_));
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string(e.what()) + " (brokers: " + brokers_ + ")");
+  }
 
   std::unique_ptr<RdKafka::Conf> cconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   common(*cconf);
