@@ -28,7 +28,7 @@ export function uniqueEmail(label) {
   return `e2e-${RUN}-${label}-${seq}@example.test`;
 }
 
-export async function launch() {
+export async function launch({ token = true } = {}) {
   const profile = await mkdtemp(path.join(tmpdir(), 'clusterlite-e2e-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -41,7 +41,7 @@ export async function launch() {
     viewport: { width: 1280, height: 860 },
   });
   context.setDefaultTimeout(WAIT);
-  if (TOKEN) {
+  if (TOKEN && token) {
     await context.addInitScript((t) => sessionStorage.setItem('clusterlite.token', t), TOKEN);
   }
   const errors = [];

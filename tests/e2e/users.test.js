@@ -189,3 +189,51 @@ describe(`web UI at ${BASE_URL}/ui/`, () => {
     assert.ok(box && box.x + box.width <= 375, 'the row buttons stay on screen');
   });
 });
+
+// Needs a node started with API tokens: CLUSTERLITE_E2E_AUTH_URL is its URL,
+// CLUSTERLITE_E2E_AUTH_TOKEN a write token it accepts.
+const AUTH_URL = (process.env.CLUSTERLITE_E2E_AUTH_URL || '').replace(/\/+$/, '');
+const AUTH_TOKEN = process.env.CLUSTERLITE_E2E_AUTH_TOKEN || '';
+
+describe('web UI with API tokens', { skip: !(AUTH_URL && AUTH_TOKEN) && 'CLUSTERLITE_E2E_AUTH_URL/_TOKEN unset' }, () => {
+  let browser;
+  let page;
+  before(async () => { browser = await launch({ token: false }); });
+  after(async () => { if (browser) await browser.close(); });
+  afterEach(async () => {
+    if (page) {
+      await screenshot(page, 'asks-for-an-api-token').catch(() => {});
+      await page.close().catch(() => {});
+    }
+  });
+
+  it('asks for a token, keeps it for the tab and sends it on every API request', async () => {
+    page = await browser.context.newPage();
+    const sent = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/users')) sent.push(r.headers().authorization || '');
+    });
+    await page.goto(`${AUTH_URL}/ui/`);
+    const dialog = page.locator('#token-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    await page.getByLabel('Token', { exact: true }).fill('wrong-token-0000000000');
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await page.waitForFunction(() => /not accepted/.test(document.getElementById('token-reason').textContent),
+      null, { timeout: WAIT });
+    await page.getByLabel('Token', { exact: true }).fill(AUTH_TOKEN);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.waitForFunction(() => document.getElementById('users-summary').textContent.trim() !== '',
+      null, { timeout: WAIT });
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('clusterlite.token')), AUTH_TOKEN);
+
+    const email = uniqueEmail('token');
+    await page.getByRole('button', { name: 'New user' }).click();
+    await field(page, 'Name').fill('Token Holder');
+    await field(page, 'Email').fill(email);
+    await page.locator('#user-save').click();
+    await page.locator('#user-dialog').waitFor({ state: 'hidden' });
+    const last = sent.slice(-3);
+    assert.ok(last.length > 0 && last.every((h) => h === `Bearer ${AUTH_TOKEN}`), `Authorization headers: ${last}`);
+  });
+});
