@@ -1,0 +1,286 @@
+// Unit tests of the Applier (core/applier) on a temporary SQLite file, with the
+// real Store, EmbeddedLog and users plugin (loaded from the built .so): the
+// offset commits with the change, a failing event is recorded and does not
+// block the next one, and a restart resumes at the stored offset.
+#include "applier.h"
+
+#include <SQLiteCpp/Statement.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "embedded_log.h"
+#include "event_codec.h"
+#include "node_process.h"
+#include "store.h"
+
+using namespace clusterlite;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string event_json(Operation op, const std::string& entity_id, const std::string& name, const std::string& email,
+                       const std::string& table = "users", const std::string& ts = "2024-11-30T15:04:05.123456789+01:00") {
+  DatabaseEvent e;
+  e.id = "ev-" + entity_id + "-" + to_string(op);
+  e.operation = op;
+  e.table_name = table;
+  e.timestamp = ts;
+  auto& a = e.data.GetAllocator();
+  e.data.AddMember("id", rapidjson::Value(entity_id.c_str(), a), a);
+  if (op != Operation::kDelete) {
+    e.data.AddMember("name", rapidjson::Value(name.c_str(), a), a);
+    e.data.AddMember("email", rapidjson::Value(email.c_str(), a), a);
+  }
+  return encode_event(e);
+}
+
+std::string insert(const std::string& id, const std::string& email) {
+  return event_json(Operation::kInsert, id, "User " + id, email);
+}
+
+class ApplierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.path() + "/applier.db";
+    open();
+  }
+  void TearDown() override { close(); }
+
+  // Opens the store, log, registry and applier on path_, and creates the plugin tables.
+  void open(int busy_timeout_ms = 5000) {
+    store_ = std::make_unique<Store>(path_, busy_timeout_ms, 2);
+    log_ = std::make_unique<EmbeddedLog>(path_, busy_timeout_ms);
+    static const rapidjson::Value kNoSettings(rapidjson::kObjectType);
+    std::vector<LoadedPlugin> plugins;
+    plugins.push_back(load_plugin(test::plugins_directory() + "/users.so", kNoSettings, "test-node"));
+    registry_ = std::make_unique<PluginRegistry>(std::move(plugins));
+    applier_ = std::make_unique<Applier>(*store_, *registry_, *log_, 1000, nullptr);
+    registry_->find("users")->create_table(store_->writer());
+  }
+  void close() {
+    applier_.reset();
+    if (log_) log_->close();
+    log_.reset();
+    registry_.reset();
+    store_.reset();
+  }
+
+  // A separate connection, as another process would see the file.
+  std::unique_ptr<SQLite::Database> inspect() { return open_connection(path_, true, 1000); }
+  int64_t count(const std::string& sql) {
+    auto db = inspect();
+    SQLite::Statement q(*db, sql);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  }
+  std::optional<int64_t> stored_offset() {
+    auto db = inspect();
+    SQLite::Statement q(*db, "SELECT next_offset FROM _cl_offsets WHERE topic = '_embedded' AND partition = 0");
+    if (!q.executeStep()) return std::nullopt;
+    return q.getColumn(0).getInt64();
+  }
+
+  static std::vector<LogRecord> records(int64_t first_offset, const std::vector<std::string>& values) {
+    std::vector<LogRecord> out;
+    for (auto& v : values) out.push_back({0, first_offset++, "users", v});
+    return out;
+  }
+
+  void append(const std::string& value) {
+    std::promise<AppendResult> done;
+    log_->append("users", value, [&done](const AppendResult& r) { done.set_value(r); });
+    auto f = done.get_future();
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    ASSERT_TRUE(f.get().ok);
+  }
+
+  // Waits (bounded) until the applier's committed offset of partition 0 reaches `offset`.
+  bool wait_applied(int64_t offset) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto applied = applier_->applied();
+      if (applied.count(0) && applied[0] >= offset) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  test::TempDir dir_;
+  std::string path_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<EmbeddedLog> log_;
+  std::unique_ptr<PluginRegistry> registry_;
+  std::unique_ptr<Applier> applier_;
+};
+
+}  // namespace
+
+TEST_F(ApplierTest, CommitsTheChangeAndTheOffsetTogether) {
+  auto out = applier_->apply_batch(records(0, {insert("u1", "ann@example.com"), insert("u2", "bob@example.com")}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].status.ok()) << out[0].status.message();
+  EXPECT_TRUE(out[1].status.ok()) << out[1].status.message();
+  EXPECT_EQ(out[0].event_id, "ev-u1-INSERT");
+  EXPECT_EQ(out[1].offset, 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 2);
+  EXPECT_EQ(stored_offset(), 2);
+  EXPECT_EQ(applier_->applied().at(0), 2);
+  EXPECT_EQ(applier_->stats().applied, 2u);
+  EXPECT_EQ(applier_->stats().batches, 1u);
+}
+
+TEST_F(ApplierTest, BatchThatCannotTakeTheWriteLockAppliesNothing) {
+  applier_->apply_batch(records(0, {insert("u1", "ann@example.com")}));
+  close();
+  open(/*busy_timeout_ms=*/50);
+  auto other = open_connection(path_, false, 0);
+  other->exec("BEGIN IMMEDIATE");
+  EXPECT_THROW(applier_->apply_batch(records(1, {insert("u2", "bob@example.com")})), SQLite::Exception);
+  other->exec("ROLLBACK");
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 1);
+  EXPECT_EQ(stored_offset(), 1);
+  EXPECT_EQ(applier_->applied().count(0), 0u) << "a failed batch must not advance the applied offset";
+
+  // The applier's retry of the same batch then succeeds.
+  auto out = applier_->apply_batch(records(1, {insert("u2", "bob@example.com")}));
+  ASSERT_TRUE(out[0].status.ok()) << out[0].status.message();
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 2);
+  EXPECT_EQ(stored_offset(), 2);
+}
+
+TEST_F(ApplierTest, BatchWhoseCommitFailsLeavesNeitherChangeNorOffset) {
+  applier_->apply_batch(records(0, {insert("u1", "ann@example.com")}));
+  // A deferred foreign key is checked at COMMIT: a trigger makes every new
+  // user violate one, so the plugin's insert succeeds and the COMMIT fails.
+  store_->writer().exec(R"sql(
+    CREATE TABLE parent (id TEXT PRIMARY KEY);
+    CREATE TABLE child (parent_id TEXT REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);
+    CREATE TRIGGER users_orphan AFTER INSERT ON users BEGIN INSERT INTO child VALUES ('missing'); END;
+  )sql");
+  try {
+    applier_->apply_batch(records(1, {insert("u2", "bob@example.com"), insert("u3", "cy@example.com")}));
+    FAIL() << "the commit was expected to fail";
+  } catch (const SQLite::Exception& e) {
+    EXPECT_NE(std::string(e.what()).find("FOREIGN KEY"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM child"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected"), 0);
+  EXPECT_EQ(stored_offset(), 1);
+  EXPECT_EQ(applier_->applied().at(0), 1);
+  EXPECT_EQ(applier_->stats().applied, 1u);
+
+  // The writer connection is usable again once the cause is gone.
+  store_->writer().exec("DROP TRIGGER users_orphan");
+  auto out = applier_->apply_batch(records(1, {insert("u2", "bob@example.com")}));
+  EXPECT_TRUE(out[0].status.ok()) << out[0].status.message();
+  EXPECT_EQ(stored_offset(), 2);
+}
+
+TEST_F(ApplierTest, FailingEventsAreRecordedAndDoNotBlockTheNext) {
+  std::vector<std::string> values = {
+      insert("u1", "ann@example.com"),
+      insert("u2", "ANN@example.com"),                                                   // duplicate email
+      "{not json",                                                                        // malformed
+      event_json(Operation::kInsert, "w1", "W", "w@example.com", "widgets"),              // unknown table
+      event_json(Operation::kInsert, "u3", "", "cy@example.com"),                         // plugin: empty name
+      event_json(Operation::kUpdate, "nobody", "N", "n@example.com"),                     // plugin: missing id
+      event_json(Operation::kDelete, "nobody", "", ""),                                   // plugin: missing id
+      R"({"id":"e9","operation":"INSERT","table_name":"users","data":{"id":"u9","name":7,"email":"x@example.com"},"timestamp":"2024-11-30T15:04:05Z"})",
+      insert("u4", "dee@example.com"),
+  };
+  auto out = applier_->apply_batch(records(0, values));
+  ASSERT_EQ(out.size(), values.size());
+  const StatusCode expected[] = {StatusCode::kOk,       StatusCode::kConflict, StatusCode::kInvalid,
+                                 StatusCode::kNotFound, StatusCode::kInvalid,  StatusCode::kNotFound,
+                                 StatusCode::kNotFound, StatusCode::kInvalid,  StatusCode::kOk};
+  for (size_t i = 0; i < values.size(); ++i)
+    EXPECT_EQ(out[i].status.code(), expected[i]) << i << ": " << out[i].status.message();
+  EXPECT_EQ(out[1].status.field(), "email");
+
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users WHERE id IN ('u1', 'u4')"), 2);
+  EXPECT_EQ(stored_offset(), 9);
+  EXPECT_EQ(applier_->stats().applied, 2u);
+  EXPECT_EQ(applier_->stats().rejected, 7u);
+
+  auto db = inspect();
+  SQLite::Statement q(*db,
+                      "SELECT offset, event_id, table_name, status, reason, payload, rejected_at, topic, partition "
+                      "FROM _cl_rejected ORDER BY offset");
+  std::vector<int64_t> offsets;
+  std::map<int64_t, std::string> reasons;
+  while (q.executeStep()) {
+    int64_t offset = q.getColumn(0).getInt64();
+    offsets.push_back(offset);
+    reasons[offset] = q.getColumn(4).getString();
+    EXPECT_EQ(q.getColumn(3).getInt(), static_cast<int>(expected[offset])) << offset;
+    EXPECT_EQ(q.getColumn(5).getString(), values[offset]) << "payload kept as received";
+    EXPECT_EQ(q.getColumn(7).getString(), "_embedded");
+    EXPECT_EQ(q.getColumn(8).getInt(), 0);
+    if (offset == 1) {
+      EXPECT_EQ(q.getColumn(1).getString(), "ev-u2-INSERT");
+      EXPECT_EQ(q.getColumn(2).getString(), "users");
+      EXPECT_EQ(q.getColumn(6).getString(), "2024-11-30T15:04:05.123456789+01:00");
+    }
+  }
+  EXPECT_EQ(offsets, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_NE(reasons[1].find("email"), std::string::npos) << reasons[1];
+  EXPECT_NE(reasons[2].find("malformed event"), std::string::npos) << reasons[2];
+  EXPECT_NE(reasons[3].find("widgets"), std::string::npos) << reasons[3];
+  EXPECT_NE(reasons[4].find("name"), std::string::npos) << reasons[4];
+  EXPECT_NE(reasons[5].find("nobody"), std::string::npos) << reasons[5];
+  EXPECT_NE(reasons[7].find("name"), std::string::npos) << reasons[7];
+}
+
+TEST_F(ApplierTest, RejectedEventLeavesNoPartialWrite) {
+  // RAISE(FAIL) keeps what the failing statement already wrote: the user row
+  // and the trigger's audit row. Only the applier's savepoint can undo them.
+  store_->writer().exec(R"sql(
+    CREATE TABLE audit (user_id TEXT);
+    CREATE TRIGGER users_fail AFTER INSERT ON users WHEN new.email LIKE 'fail%' BEGIN
+      INSERT INTO audit VALUES (new.id);
+      SELECT RAISE(FAIL, 'refused by trigger');
+    END;
+  )sql");
+  auto out = applier_->apply_batch(records(0, {insert("u1", "ann@example.com"), insert("u2", "fail@example.com"),
+                                               insert("u3", "cy@example.com")}));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].status.ok());
+  EXPECT_EQ(out[1].status.code(), StatusCode::kInternal);
+  EXPECT_NE(out[1].status.message().find("refused by trigger"), std::string::npos) << out[1].status.message();
+  EXPECT_TRUE(out[2].status.ok());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users WHERE id = 'u2'"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM audit"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected WHERE offset = 1"), 1);
+  EXPECT_EQ(stored_offset(), 3);
+}
+
+TEST_F(ApplierTest, RestartResumesAtTheStoredOffset) {
+  append(insert("u1", "ann@example.com"));
+  append(insert("u2", "bob@example.com"));
+  append(insert("u3", "cy@example.com"));
+  applier_->start();
+  ASSERT_TRUE(wait_applied(3));
+  applier_->stop();
+  EXPECT_EQ(applier_->stats().applied, 3u);
+  close();
+
+  open();
+  append(insert("u4", "dee@example.com"));
+  append(event_json(Operation::kDelete, "u1", "", ""));
+  applier_->start();
+  EXPECT_EQ(applier_->applied().at(0), 3) << "start() reports the stored offset";
+  ASSERT_TRUE(wait_applied(5));
+  applier_->stop();
+  // Re-applying u1..u3 would have been rejected (duplicate ids) and counted.
+  EXPECT_EQ(applier_->stats().applied, 2u);
+  EXPECT_EQ(applier_->stats().rejected, 0u);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 3);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users WHERE id = 'u1'"), 0);
+  EXPECT_EQ(stored_offset(), 5);
+}
