@@ -1,0 +1,481 @@
+"""Checks a live standalone node against docs/openapi.yaml.
+
+Starts `<build>/bin/clusterlite` (CLUSTERLITE_BUILD_DIR, default build/) on a
+free port with a temporary database, API tokens, CORS and a small body limit,
+then sends one request per documented path, method and status that a single
+healthy node can be made to answer. Each answer must be documented for its
+operation, carry a documented media type, validate against the documented
+schema and carry the documented required headers. Every documented
+(path, method, status) is either provoked here or listed in NOT_PROVOKED with
+the reason, so the description and this test change together.
+"""
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("CLUSTERLITE_BUILD_DIR", REPO / "build")).resolve()
+SPEC_PATH = REPO / "docs" / "openapi.yaml"
+
+NODE_ID = "conformance-1"
+READ_TOKEN = "read-token-0123456789"
+WRITE_TOKEN = "write-token-0123456789"
+ORIGIN = "http://origin.test"
+MAX_BODY = 4096
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+# Documented answers a single healthy standalone node cannot be made to give.
+_FAILURES = "a plugin or read failure (plugins and SQLite do not fail on demand)"
+_UNAVAILABLE = "an unreachable broker, a lagging node or a shutdown (tests/fault covers these)"
+NOT_PROVOKED = {}
+for _path, _methods in {
+    "/{table}": ("get", "post"),
+    "/{table}/{id}": ("get", "put", "delete"),
+    "/_cluster/checksum/{table}": ("get",),
+}.items():
+    for _m in _methods:
+        NOT_PROVOKED[(_path, _m, "500")] = _FAILURES
+for _path, _methods in {
+    "/{table}": ("get", "post"),
+    "/{table}/{id}": ("get", "put", "delete"),
+    "/healthz": ("get",),
+    "/readyz": ("get",),
+    "/metrics": ("get",),
+    "/_cluster/status": ("get",),
+    "/_cluster/checksum/{table}": ("get",),
+    "/": ("get",),
+    "/ui": ("get",),
+    "/ui/": ("get",),
+    "/ui/{file}": ("get",),
+}.items():
+    for _m in _methods:
+        NOT_PROVOKED[(_path, _m, "503")] = _UNAVAILABLE
+NOT_PROVOKED[("/ui/", "get", "404")] = "a node without a UI directory (this node serves one)"
+
+
+# ---------------------------------------------------------------- the spec
+
+
+def load_spec():
+    with open(SPEC_PATH) as f:
+        return yaml.safe_load(f)
+
+
+def resolve(spec, node):
+    """Follows local $refs until `node` is not a reference."""
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        assert ref.startswith("#/"), f"only local references are supported: {ref}"
+        node = spec
+        for part in ref[2:].split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def validate(spec, schema, value, where="body"):
+    """A list of errors for `value` against an OpenAPI 3.0 schema (the subset the spec uses)."""
+    schema = resolve(spec, schema)
+    errors = []
+    if not schema:
+        return errors
+    kind = schema.get("type")
+    checks = {
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list),
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+    }
+    if kind and not checks[kind](value):
+        return [f"{where}: expected {kind}, got {type(value).__name__} {value!r:.80}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{where}: {value!r} not in {schema['enum']}")
+    if kind in ("integer", "number"):
+        if "minimum" in schema and value < schema["minimum"]:
+            errors.append(f"{where}: {value} < minimum {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            errors.append(f"{where}: {value} > maximum {schema['maximum']}")
+    if kind == "string":
+        if len(value) < schema.get("minLength", 0):
+            errors.append(f"{where}: shorter than {schema['minLength']}")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            errors.append(f"{where}: longer than {schema['maxLength']}")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            errors.append(f"{where}: {value!r} does not match {schema['pattern']}")
+    if kind == "object":
+        for key in schema.get("required", []):
+            if key not in value:
+                errors.append(f"{where}: required member '{key}' missing")
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, member in value.items():
+            if key in props:
+                errors += validate(spec, props[key], member, f"{where}.{key}")
+            elif extra is False:
+                errors.append(f"{where}: member '{key}' is not documented")
+            elif isinstance(extra, dict):
+                errors += validate(spec, extra, member, f"{where}.{key}")
+    if kind == "array":
+        for i, item in enumerate(value):
+            errors += validate(spec, schema.get("items", {}), item, f"{where}[{i}]")
+    return errors
+
+
+def documented_statuses(spec):
+    """{(path, method, status)} for every response the spec documents."""
+    out = set()
+    for path, item in spec["paths"].items():
+        for method in METHODS:
+            if method in item:
+                for status in resolve(spec, item[method])["responses"]:
+                    out.add((path, method, str(status)))
+    return out
+
+
+# ---------------------------------------------------------------- the node
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Answer:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case names
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Node:
+    def __init__(self, port):
+        self.port = port
+
+    def request(self, method, path, body=None, headers=None, token=WRITE_TOKEN, content_type="application/json"):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        try:
+            h = {}
+            if token:
+                h["Authorization"] = f"Bearer {token}"
+            if body is not None:
+                if not isinstance(body, (bytes, str)):
+                    body = json.dumps(body)
+                if isinstance(body, str):
+                    body = body.encode()
+                if content_type:
+                    h["Content-Type"] = content_type
+            h.update(headers or {})
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            data = r.read()
+            return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def node():
+    binary = BUILD / "bin" / "clusterlite"
+    plugins = BUILD / "plugins"
+    assert binary.is_file(), f"no node binary at {binary} (set CLUSTERLITE_BUILD_DIR)"
+    with tempfile.TemporaryDirectory(prefix="clusterlite-openapi-") as tmp:
+        tmp = Path(tmp)
+        ui = tmp / "ui"
+        ui.mkdir()
+        (ui / "index.html").write_text("<!doctype html><title>ui</title>\n")
+        (ui / "app.js").write_text("export const ok = true;\n")
+        (ui / "style.css").write_text("body { margin: 0; }\n")
+        port = int(os.environ.get("CLUSTERLITE_TEST_PORT") or free_port())
+        config = {
+            "node_id": NODE_ID,
+            "mode": "standalone",
+            "http": {
+                "address": "127.0.0.1",
+                "port": port,
+                "max_body_bytes": MAX_BODY,
+                "cors_origins": [ORIGIN],
+                "ui_directory": str(ui),
+            },
+            "database": {"path": str(tmp / "node.db")},
+            "auth": {"read_tokens": [READ_TOKEN], "write_tokens": [WRITE_TOKEN]},
+            "plugins": {"directory": str(plugins)},
+        }
+        (tmp / "node.json").write_text(json.dumps(config))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERLITE_")}
+        log = open(tmp / "node.log", "wb")
+        proc = subprocess.Popen([str(binary), "--config", str(tmp / "node.json")], stdout=log, stderr=log, env=env)
+        n = Node(port)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None, f"node exited: {(tmp / 'node.log').read_text()}"
+                try:
+                    if n.request("GET", "/healthz", token=None).status == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, f"node not healthy in 30 s: {(tmp / 'node.log').read_text()}"
+                time.sleep(0.1)
+            yield n
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                assert proc.wait(timeout=20) == 0, f"node did not exit cleanly: {(tmp / 'node.log').read_text()}"
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                log.close()
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec()
+
+
+# ---------------------------------------------------------------- checking answers
+
+
+class Conformance:
+    """Checks answers against the spec and records which documented answers were seen."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.seen = set()
+
+    def check(self, answer, path, method, expect):
+        where = f"{method.upper()} {path} -> {answer.status}"
+        assert answer.status == expect, f"{where}: expected {expect}; body {answer.body[:300]!r}"
+        item = self.spec["paths"][path]
+        assert method in item, f"{where}: method not documented"
+        responses = resolve(self.spec, item[method])["responses"]
+        status = str(answer.status)
+        assert status in responses, f"{where}: status not documented (documented: {sorted(responses)})"
+        doc = resolve(self.spec, responses[status])
+        self.seen.add((path, method, status))
+
+        assert answer.headers.get("x-clusterlite-node") == NODE_ID, f"{where}: X-ClusterLite-Node missing"
+        for name, header in doc.get("headers", {}).items():
+            if resolve(self.spec, header).get("required"):
+                assert name.lower() in answer.headers, f"{where}: required header {name} missing"
+
+        content = doc.get("content")
+        if not content:
+            assert answer.body == b"", f"{where}: documented without a body, got {answer.body[:100]!r}"
+            return
+        media = answer.headers.get("content-type", "").split(";")[0].strip()
+        assert media in content, f"{where}: Content-Type {media!r} not documented ({sorted(content)})"
+        if media.endswith("json"):
+            value = answer.json()
+            errors = validate(self.spec, content[media].get("schema", {}), value)
+            assert not errors, f"{where}: " + "; ".join(errors)
+
+    def check_allow(self, answer, path):
+        """A 405's Allow lists exactly the methods documented with a non-405 answer."""
+        item = self.spec["paths"][path]
+        documented = {
+            m.upper()
+            for m in METHODS
+            if m in item and any(s != "405" for s in resolve(self.spec, item[m])["responses"])
+        }
+        allowed = {m.strip() for m in answer.headers["allow"].split(",")}
+        assert allowed == documented, f"{path}: Allow {sorted(allowed)} but documented {sorted(documented)}"
+
+
+def user(n):
+    return {"name": f"User {n}", "email": f"user{n}@example.com"}
+
+
+def test_live_node_matches_openapi(node, spec):
+    c = Conformance(spec)
+
+    # Operations routes.
+    c.check(node.request("GET", "/healthz", token=None), "/healthz", "get", 200)
+    c.check(node.request("GET", "/readyz", token=None), "/readyz", "get", 200)
+    c.check(node.request("GET", "/metrics", token=None), "/metrics", "get", 200)
+    c.check(node.request("GET", "/_cluster/status", token=None), "/_cluster/status", "get", 200)
+    for path in ("/healthz", "/readyz", "/metrics", "/_cluster/status"):
+        a = node.request("POST", path, body={})
+        c.check(a, path, "post", 405)
+        c.check_allow(a, path)
+
+    # UI and redirects.
+    for path in ("/", "/ui"):
+        a = node.request("GET", path, token=None)
+        c.check(a, path, "get", 302)
+        assert a.headers["location"] == "/ui/"
+    c.check(node.request("GET", "/ui/", token=None), "/ui/", "get", 200)
+    for name in ("index.html", "app.js", "style.css"):
+        c.check(node.request("GET", f"/ui/{name}", token=None), "/ui/{file}", "get", 200)
+    c.check(node.request("GET", "/ui/missing.js", token=None), "/ui/{file}", "get", 404)
+    for path, template in (("/ui/", "/ui/"), ("/ui/app.js", "/ui/{file}")):
+        a = node.request("POST", path, body={})
+        c.check(a, template, "post", 405)
+        c.check_allow(a, template)
+
+    # Creating, listing and paging.
+    created = []
+    for n in range(3):
+        a = node.request("POST", "/users", body=user(n))
+        c.check(a, "/{table}", "post", 201)
+        assert a.headers["location"] == f"/users/{a.json()['id']}"
+        created.append(a.json())
+    a = node.request("POST", "/users", body=user(10), headers={"Prefer": "respond-async"})
+    c.check(a, "/{table}", "post", 202)
+    c.check(node.request("GET", "/users"), "/{table}", "get", 200)
+    a = node.request("GET", "/users?limit=1")
+    c.check(a, "/{table}", "get", 200)
+    assert 'rel="next"' in a.headers["link"]
+    next_page = re.match(r"<([^>]+)>", a.headers["link"]).group(1)
+    c.check(node.request("GET", next_page), "/{table}", "get", 200)
+    c.check(node.request("GET", "/users?consistency=strong", token=READ_TOKEN), "/{table}", "get", 200)
+    for query in ("limit=0", "limit=abc", "limit=1001", "consistency=eventual", "after=%00"):
+        c.check(node.request("GET", f"/users?{query}"), "/{table}", "get", 400)
+    c.check(node.request("GET", "/users", token=None), "/{table}", "get", 401)
+    c.check(node.request("GET", "/users", token="not-a-valid-token-at-all"), "/{table}", "get", 401)
+    c.check(node.request("GET", "/nosuch"), "/{table}", "get", 404)
+
+    # Bad writes to the collection.
+    c.check(node.request("POST", "/users", body="{not json"), "/{table}", "post", 400)
+    a = node.request("POST", "/users", body={"name": "x", "email": "not-an-email"})
+    c.check(a, "/{table}", "post", 400)
+    assert a.json().get("field") == "email"
+    c.check(node.request("POST", "/users", body=user(20), token=None), "/{table}", "post", 401)
+    c.check(node.request("POST", "/users", body=user(20), token=READ_TOKEN), "/{table}", "post", 403)
+    c.check(node.request("POST", "/nosuch", body=user(20)), "/{table}", "post", 404)
+    a = node.request("POST", "/users", body=user(0))
+    c.check(a, "/{table}", "post", 409)
+    assert a.json().get("field") == "email"
+    big = {"name": "n" * (MAX_BODY + 100), "email": "big@example.com"}
+    c.check(node.request("POST", "/users", body=big), "/{table}", "post", 413)
+    c.check(node.request("POST", "/users", body=user(21), content_type="text/plain"), "/{table}", "post", 415)
+    for method in ("PUT", "DELETE", "PATCH"):
+        a = node.request(method, "/users", body={})
+        c.check(a, "/{table}", method.lower(), 405)
+        c.check_allow(a, "/{table}")
+
+    # One entity.
+    first, second, third = created
+    item = f"/users/{first['id']}"
+    missing = "/users/00000000-0000-4000-8000-000000000000"
+    c.check(node.request("GET", item), "/{table}/{id}", "get", 200)
+    c.check(node.request("GET", item + "?consistency=strong"), "/{table}/{id}", "get", 200)
+    c.check(node.request("GET", "/users/%00"), "/{table}/{id}", "get", 400)
+    c.check(node.request("GET", item + "?consistency=maybe"), "/{table}/{id}", "get", 400)
+    c.check(node.request("GET", item, token=None), "/{table}/{id}", "get", 401)
+    c.check(node.request("GET", missing), "/{table}/{id}", "get", 404)
+    c.check(node.request("GET", f"/nosuch/{first['id']}"), "/{table}/{id}", "get", 404)
+
+    c.check(node.request("PUT", item, body={"name": "Renamed", "email": first["email"]}), "/{table}/{id}", "put", 200)
+    c.check(node.request("PUT", item, body=user(30), headers={"Prefer": "respond-async"}), "/{table}/{id}", "put", 202)
+    c.check(node.request("PUT", item, body={"name": "", "email": "e@example.com"}), "/{table}/{id}", "put", 400)
+    c.check(node.request("PUT", item, body=user(31), token=None), "/{table}/{id}", "put", 401)
+    c.check(node.request("PUT", item, body=user(31), token=READ_TOKEN), "/{table}/{id}", "put", 403)
+    c.check(node.request("PUT", missing, body=user(31)), "/{table}/{id}", "put", 404)
+    c.check(node.request("PUT", f"/users/{second['id']}", body=user(2)), "/{table}/{id}", "put", 409)
+    c.check(node.request("PUT", item, body=big), "/{table}/{id}", "put", 413)
+    c.check(node.request("PUT", item, body=user(32), content_type="text/plain"), "/{table}/{id}", "put", 415)
+
+    c.check(node.request("DELETE", "/users/%00"), "/{table}/{id}", "delete", 400)
+    c.check(node.request("DELETE", item, token=None), "/{table}/{id}", "delete", 401)
+    c.check(node.request("DELETE", item, token=READ_TOKEN), "/{table}/{id}", "delete", 403)
+    c.check(node.request("DELETE", missing), "/{table}/{id}", "delete", 404)
+    c.check(node.request("DELETE", item), "/{table}/{id}", "delete", 204)
+    a = node.request("DELETE", f"/users/{second['id']}", headers={"Prefer": "respond-async"})
+    c.check(a, "/{table}/{id}", "delete", 202)
+    for method in ("POST", "PATCH"):
+        a = node.request(method, f"/users/{third['id']}", body={})
+        c.check(a, "/{table}/{id}", method.lower(), 405)
+        c.check_allow(a, "/{table}/{id}")
+
+    # Cluster checksum.
+    c.check(node.request("GET", "/_cluster/checksum/users", token=READ_TOKEN), "/_cluster/checksum/{table}", "get", 200)
+    c.check(node.request("GET", "/_cluster/checksum/users", token=None), "/_cluster/checksum/{table}", "get", 401)
+    c.check(node.request("GET", "/_cluster/checksum/nosuch"), "/_cluster/checksum/{table}", "get", 404)
+    a = node.request("POST", "/_cluster/checksum/users", body={})
+    c.check(a, "/_cluster/checksum/{table}", "post", 405)
+    c.check_allow(a, "/_cluster/checksum/{table}")
+
+    # CORS preflight on every documented path.
+    concrete = {
+        "/{table}": "/users",
+        "/{table}/{id}": f"/users/{third['id']}",
+        "/_cluster/checksum/{table}": "/_cluster/checksum/users",
+        "/ui/{file}": "/ui/app.js",
+    }
+    for template, item in spec["paths"].items():
+        if "options" not in item:
+            continue
+        path = concrete.get(template, template)
+        plain = node.request("OPTIONS", path, token=None)
+        c.check(plain, template, "options", 204)
+        assert "access-control-allow-origin" not in plain.headers, f"{path}: CORS headers without an Origin"
+        cors = node.request(
+            "OPTIONS",
+            path,
+            token=None,
+            headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+        )
+        c.check(cors, template, "options", 204)
+        assert cors.headers.get("access-control-allow-origin") == ORIGIN
+        assert "POST" in cors.headers.get("access-control-allow-methods", "")
+        other = node.request("OPTIONS", path, token=None, headers={"Origin": "http://elsewhere.test"})
+        assert "access-control-allow-origin" not in other.headers, f"{path}: CORS allowed a foreign origin"
+
+    # Every documented answer was provoked or is listed with its reason; nothing else is listed.
+    documented = documented_statuses(spec)
+    unseen = documented - c.seen - set(NOT_PROVOKED)
+    assert not unseen, f"documented but neither provoked nor listed in NOT_PROVOKED: {sorted(unseen)}"
+    stale = set(NOT_PROVOKED) - documented
+    assert not stale, f"NOT_PROVOKED lists answers the spec does not document: {sorted(stale)}"
+    provoked_anyway = set(NOT_PROVOKED) & c.seen
+    assert not provoked_anyway, f"NOT_PROVOKED lists answers this test provoked: {sorted(provoked_anyway)}"
+
+
+def test_spec_references_resolve(spec):
+    """Every $ref in the description points at something."""
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                try:
+                    resolve(spec, node)
+                except KeyError as e:
+                    pytest.fail(f"{where}: dangling $ref {node['$ref']} ({e})")
+            for k, v in node.items():
+                walk(v, f"{where}/{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}[{i}]")
+
+    walk(spec, "#")
+
+
+def test_spec_names_every_path_the_router_serves(spec):
+    """The reserved paths in core/http_api.cc are the documented ones."""
+    source = (REPO / "core" / "http_api.cc").read_text()
+    routed = set(re.findall(r'path == "(/[^"]*)"', source))
+    routed |= {p + "{table}" for p in re.findall(r'path\.rfind\("(/_cluster/[^"]*/)", 0\)', source)}
+    routed |= {p + "{file}" for p in re.findall(r'path\.rfind\("(/ui/)", 0\)', source)}
+    assert routed, "no routes found in core/http_api.cc"
+    missing = routed - set(spec["paths"])
+    assert not missing, f"served by core/http_api.cc but not in docs/openapi.yaml: {sorted(missing)}"
+    assert {"/{table}", "/{table}/{id}", "/ui/"} <= set(spec["paths"])
