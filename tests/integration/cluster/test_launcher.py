@@ -1,0 +1,126 @@
+"""scripts/cluster: a whole cluster (nodes + nginx) on alternate ports, the
+original README's curl examples through nginx, and a clean `down`."""
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness import BUILD_DIR, REPO, free_port_range, http, wait_converged, wait_until, Node
+
+LAUNCHER = REPO / "scripts" / "cluster"
+
+
+def run(env, *args, timeout=180):
+    return subprocess.run([str(LAUNCHER), *args], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+@pytest.fixture
+def launcher_env(tmp_path, brokers, topic):
+    base = free_port_range(4)
+    state = tmp_path / "state"
+    env = dict(os.environ)
+    env.update({
+        "CLUSTERLITE_KAFKA_BROKERS": brokers,
+        "CLUSTERLITE_BUILD_DIR": str(BUILD_DIR),
+        "CLUSTERLITE_CLUSTER_HTTP_PORT": str(base + 3),
+        "CLUSTERLITE_CLUSTER_NODE_PORT_BASE": str(base),
+        "CLUSTERLITE_CLUSTER_STATE": str(state),
+        "CLUSTERLITE_CLUSTER_TOPIC": topic,
+    })
+    try:
+        yield env, base, state
+    finally:
+        run(env, "down", timeout=120)
+
+
+def test_launcher_up_curl_examples_status_down(launcher_env, topic):
+    env, base, state = launcher_env
+    up = run(env, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    api = f"http://127.0.0.1:{base + 3}"
+    assert f"{api}/ui/" in up.stdout
+
+    # The original README's examples, through nginx.
+    r = http("POST", f"{api}/users", {"name": "John Doe", "email": "john@example.com"})
+    assert r.status == 201, r.body
+    john = r.json()
+    assert john["name"] == "John Doe" and john["email"] == "john@example.com"
+    listed = http("GET", f"{api}/users")
+    assert listed.status == 200 and john["id"] in {u["id"] for u in listed.json()}
+
+    # Writes via nginx are visible on every node.
+    ids = [john["id"]]
+    for k in range(9):
+        r = http("POST", f"{api}/users", {"name": f"Via nginx {k}", "email": f"nginx-{k}@example.org"})
+        assert r.status == 201, r.body
+        ids.append(r.json()["id"])
+    node_urls = [f"http://127.0.0.1:{base + i}" for i in range(3)]
+    for url in node_urls:
+        for user_id in ids:
+            wait_until(lambda: http("GET", f"{url}/users/{user_id}").status == 200, 20, f"{user_id} on {url}")
+    # nginx spread the writes over the nodes (round robin).
+    writers = {http("GET", f"{api}/healthz").headers.get("x-clusterlite-node") for _ in range(6)}
+    assert len(writers) >= 2, writers
+
+    # UI, redirect, cluster.json and per-node paths through nginx.
+    assert http("GET", f"{api}/ui/").status == 200
+    cluster_json = http("GET", f"{api}/ui/cluster.json").json()
+    assert cluster_json == [{"name": f"node-{i}", "prefix": f"/_node/{i}"} for i in (1, 2, 3)]
+    for i in (1, 2, 3):
+        status = http("GET", f"{api}/_node/{i}/_cluster/status").json()
+        assert status["node_id"] == f"node-{i}" and status["topic"] == topic
+    assert http("GET", f"{api}/_node/2/users/{john['id']}").json()["email"] == "john@example.com"
+
+    # The per-node databases agree.
+    class Remote(Node):
+        def __init__(self, url):  # only the HTTP helpers are used
+            self._url = url
+            self.name = url
+
+        @property
+        def url(self):
+            return self._url
+    wait_converged([Remote(u) for u in node_urls])
+
+    status = run(env, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    pids = sorted(p.read_text() for p in state.glob("*/*.pid"))
+    assert len(pids) == 4, pids  # three nodes and nginx
+    again = run(env, "up")  # harmless while running: nothing restarted
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(p.read_text() for p in state.glob("*/*.pid")) == pids
+    assert run(env, "status").returncode == 0
+
+    down = run(env, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert processes_mentioning(str(state)) == []
+    for port in [base, base + 1, base + 2, base + 3]:
+        assert wait_until(lambda: http_refused(port), 5, f"port {port} closed")
+    after = run(env, "status")
+    assert after.returncode != 0, after.stdout
+
+
+def http_refused(port: int) -> bool:
+    try:
+        http("GET", f"http://127.0.0.1:{port}/healthz", timeout=1)
+    except OSError:
+        return True
+    return False
