@@ -87,18 +87,20 @@ export class UsersView {
   }
 
   // Reloads the current page (or search). Overlapping calls share one load;
-  // a call made while a load runs schedules one more afterwards.
-  async load({ quiet = false } = {}) {
+  // a call made while a load runs schedules one more afterwards. `strong`
+  // asks the serving node to catch up with the log first, so a write this
+  // page just made shows even when another node answers the read.
+  async load({ quiet = false, strong = false } = {}) {
     if (this.loading) {
       if (quiet) return this.loading;
-      this.again = true;
+      this.again = { strong: strong || (this.again && this.again.strong) };
       return this.loading;
     }
     const seq = ++this.loadSeq;
     this.loading = (async () => {
       try {
-        if (this.query) await this.loadSearch(seq);
-        else await this.loadPage(seq);
+        if (this.query) await this.loadSearch(seq, strong);
+        else await this.loadPage(seq, strong);
         this.$('list-error').hidden = true;
       } catch (err) {
         if (!(err instanceof ApiError && err.status === 401)) {
@@ -109,17 +111,19 @@ export class UsersView {
         this.loading = null;
       }
       if (this.again) {
-        this.again = false;
-        await this.load();
+        const again = this.again;
+        this.again = null;
+        await this.load(again);
       }
     })();
     return this.loading;
   }
 
-  async loadPage(seq) {
+  async loadPage(seq, strong = false) {
     const after = this.cursors[this.page];
     const q = new URLSearchParams({ limit: String(this.pageSize) });
     if (after) q.set('after', after);
+    if (strong) q.set('consistency', 'strong');
     const res = await request('GET', `users?${q}`);
     if (seq !== this.loadSeq) return;
     const rows = Array.isArray(res.body) ? res.body : [];
@@ -127,7 +131,7 @@ export class UsersView {
       // The page emptied (deletions elsewhere): step back.
       this.cursors.pop();
       this.page--;
-      return this.loadPage(seq);
+      return this.loadPage(seq, strong);
     }
     this.next = nextCursor(res.headers);
     this.render(rows);
@@ -141,12 +145,13 @@ export class UsersView {
     this.$('users-empty').textContent = 'No users yet. Create the first one with “New user”.';
   }
 
-  async loadSearch(seq) {
+  async loadSearch(seq, strong = false) {
     const matches = [];
     let after = null, scanned = 0, complete = false;
     for (let i = 0; i < SEARCH_MAX_PAGES; i++) {
       const q = new URLSearchParams({ limit: String(SEARCH_PAGE) });
       if (after) q.set('after', after);
+      if (strong) q.set('consistency', 'strong');
       const res = await request('GET', `users?${q}`);
       if (seq !== this.loadSeq) return;
       const rows = Array.isArray(res.body) ? res.body : [];
@@ -280,7 +285,7 @@ export class UsersView {
         this.$('user-dialog').close();
         if (res.status === 202) this.toast('Accepted — it will appear once the cluster applies it.');
         else this.toast(editing ? `Saved ${body.name}.` : `Created ${body.name}.`);
-        await this.load();
+        await this.load({ strong: true });
       } catch (err) {
         if (err instanceof ApiError && err.field && this.setFieldError(err.field, err.message)) {
           this.$(`user-${err.field}`).focus();
@@ -320,7 +325,7 @@ export class UsersView {
       }
       this.pendingDelete = null;
       this.$('confirm-dialog').close();
-      await this.load();
+      await this.load({ strong: true });
     });
   }
 }

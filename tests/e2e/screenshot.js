@@ -28,7 +28,7 @@ if (existing.body.length < 6) {
 const browser = await launch();
 try {
   const page = await browser.context.newPage();
-  await page.setViewportSize({ width: 1280, height: 760 });
+  await page.setViewportSize({ width: 1280, height: 920 });
   await page.goto(`${BASE_URL}/ui/`);
   await page.waitForFunction(() => {
     const nodes = [...document.querySelectorAll('#nodes .node')];

@@ -149,6 +149,30 @@ describe(`web UI at ${BASE_URL}/ui/`, () => {
     assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
   });
 
+  it('pages through the list with the cursor, forwards and back', async () => {
+    const first = await api('GET', '/users?limit=11');
+    for (let i = first.body.length; i < 11; i++) await createUser(`Pager ${i}`, uniqueEmail('page'));
+    page = await openUi(browser.context);
+    await page.getByLabel('Per page').selectOption('10');
+    const ids = () => page.$$eval('#users-body tr', (rows) => rows.map((r) => r.dataset.id));
+    await page.waitForFunction(() => document.querySelectorAll('#users-body tr').length === 10, null, { timeout: WAIT });
+    const page1 = await ids();
+    const next = page.getByRole('button', { name: 'Next' });
+    assert.equal(await next.isDisabled(), false, 'Next is enabled when the API sent a Link: rel="next"');
+    await next.click();
+    await page.waitForFunction(() => document.getElementById('page-label').textContent === 'Page 2', null, { timeout: WAIT });
+    await page.waitForFunction((p1) => {
+      const rows = [...document.querySelectorAll('#users-body tr')].map((r) => r.dataset.id);
+      return rows.length > 0 && rows.every((id) => !p1.includes(id));
+    }, page1, { timeout: WAIT });
+    const page2 = await ids();
+    assert.ok(page2[0] > page1[page1.length - 1], 'page 2 continues after the last id of page 1');
+    await page.getByRole('button', { name: 'Previous' }).click();
+    await page.waitForFunction(() => document.getElementById('page-label').textContent === 'Page 1', null, { timeout: WAIT });
+    assert.deepEqual(await ids(), page1);
+    assert.equal(await page.getByRole('button', { name: 'Previous' }).isDisabled(), true);
+  });
+
   it('is keyboard usable: open the form, type, cancel with Escape', async () => {
     page = await openUi(browser.context);
     const newUser = page.getByRole('button', { name: 'New user' });
