@@ -1,0 +1,40 @@
+"""A node whose database file is deleted while it is stopped rebuilds itself
+from the log on start."""
+
+import uuid
+
+from harness import Cluster, wait_converged
+
+
+def test_deleted_database_is_rebuilt_from_the_log(cluster: Cluster):
+    n1, n2 = cluster.start(2).nodes
+    ids = []
+    for i in range(120):
+        r = (n1 if i % 2 else n2).create_user(f"Rebuild {i}", f"rebuild-{i}-{uuid.uuid4().hex[:6]}@example.org")
+        assert r.status == 201, r.body
+        ids.append(r.json()["id"])
+    for i, user_id in enumerate(ids[:30]):
+        r = n1.request("PUT", f"/users/{user_id}", {"name": f"Renamed {i}", "email": f"renamed-{i}@example.org"})
+        assert r.status == 200, r.body
+    for user_id in ids[30:50]:
+        assert n2.request("DELETE", f"/users/{user_id}").status == 204
+    before = wait_converged(cluster.nodes)
+    assert before["rows"] == 100
+
+    assert n2.stop() == 0
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path = n2.db_path.with_name(n2.db_path.name + suffix)
+        if path.exists():
+            path.unlink()
+    assert not n2.db_path.exists()
+    # The log grows while it is away.
+    for i in range(10):
+        assert n1.create_user(f"Meanwhile {i}", f"meanwhile-{i}@example.org").status == 201
+    n2.start(timeout=60)
+    after = wait_converged(cluster.nodes)
+    assert after["rows"] == 110
+    assert n2.checksum()["checksum"] == n1.checksum()["checksum"]
+    assert n2.query("SELECT count(*) FROM users")[0][0] == 110
+    assert n2.query("SELECT count(*) FROM _cl_rejected")[0][0] == 0
+    assert n2.request("GET", f"/users/{ids[0]}").json()["name"] == "Renamed 0"
+    assert n2.request("GET", f"/users/{ids[40]}").status == 404
