@@ -408,7 +408,8 @@ def test_compose_nginx_upstreams_are_the_compose_nodes(compose):
     assert re.search(r"keepalive \d+;", pool), "the upstream pool needs keep-alive"
     cluster = json.loads(re.search(r"location = /ui/cluster\.json \{.*?return 200 '([^']*)';", text, re.S).group(1))
     assert cluster == [{"name": n, "prefix": f"/_node/{i}"} for i, n in enumerate(NODES, start=1)]
-    launcher_upstreams = {re.sub(r"\$\w+$", "", u) for u in re.findall(r"upstream ([\w$]+) \{", read("scripts/cluster"))}
+    launcher_names = re.findall(r"upstream ([\w$]+) \{", read("scripts/cluster"))
+    launcher_upstreams = {re.sub(r"\$\w+$", "", u) for u in launcher_names}
     assert launcher_upstreams == {"clusterlite_nodes", "clusterlite_node_"}, launcher_upstreams
     for i, n in enumerate(NODES, start=1):
         assert re.search(rf"upstream clusterlite_node_{i} \{{\s*server {n}:", text)

@@ -19,7 +19,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
 
 import pytest
