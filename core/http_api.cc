@@ -3,8 +3,10 @@
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/net.h>
+#include <pistache/peer.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -183,7 +185,18 @@ class Responder {
     h.remove<Http::Header::Connection>();
     h.add<Http::Header::Connection>(keep_alive_ ? Http::ConnectionControl::KeepAlive
                                                 : Http::ConnectionControl::Close);
-    writer_.send(static_cast<Http::Code>(status), body);
+    std::shared_ptr<Tcp::Peer> peer;
+    if (!keep_alive_) {
+      try {
+        peer = writer_.peer();
+      } catch (const std::exception&) {
+        // The client is gone already.
+      }
+    }
+    auto sent = writer_.send(static_cast<Http::Code>(status), body);
+    // Pistache 0.0.5 announces "Connection: Close" but keeps the connection
+    // open: end it once the response is written (RFC 9112, section 9.6).
+    if (peer) sent.then([peer](ssize_t) { ::shutdown(peer->fd(), SHUT_RDWR); }, Async::IgnoreException);
     metrics_.request(route_, method_, status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   }
