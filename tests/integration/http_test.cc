@@ -118,8 +118,8 @@ class HttpApiTest : public ::testing::Test {
   // Sends a request that must fail with `status` and leave the database as it was.
   static HttpResponse expect_rejected(std::string_view method, std::string_view target, const Headers& headers,
                                       std::string_view body, int status) {
-    std::string what = std::string(method) + " " + std::string(target.substr(0, 80)) + " " +
-                       std::string(body.substr(0, 80));
+    std::string what =
+        std::string(method) + " " + std::string(target.substr(0, 80)) + " " + std::string(body.substr(0, 80));
     Snapshot before = snapshot();
     HttpResponse r = request(method, target, headers, body);
     expect_problem(r, status, what);
@@ -239,8 +239,8 @@ TEST_F(HttpApiTest, MalformedAndInvalidBodiesAre400) {
 
 TEST_F(HttpApiTest, InvalidEmailsAre400) {
   for (const char* email : {"", "plain", "@example.com", "a@", "a@example", "a@@example.com", "a b@example.com",
-                            "a@exa mple.com", ".a@example.com", "a..b@example.com", "a@-example.com",
-                            "a@example..com", "<a@example.com>", "a@example.com' OR '1'='1"}) {
+                            "a@exa mple.com", ".a@example.com", "a..b@example.com", "a@-example.com", "a@example..com",
+                            "<a@example.com>", "a@example.com' OR '1'='1"}) {
     auto r = expect_rejected("POST", "/users", kJson, user_json("A", email), 400);
     auto doc = parse(r.body);
     ASSERT_TRUE(doc.IsObject());
@@ -251,10 +251,10 @@ TEST_F(HttpApiTest, InvalidEmailsAre400) {
 TEST_F(HttpApiTest, UpdateWithABadBodyIs400) {
   std::string id = create_user("Carol", "carol@example.com");
   ASSERT_FALSE(id.empty());
-  for (const std::string& body : {std::string("{"), std::string("[]"), std::string(R"({"name":"","email":"c@example.com"})"),
-                                  user_json("Carol", "not-an-email"),
-                                  std::string(R"({"id":"other","name":"C","email":"c@example.com"})"),
-                                  std::string(R"({"name":"C","email":"c@example.com","role":"x"})")})
+  for (const std::string& body :
+       {std::string("{"), std::string("[]"), std::string(R"({"name":"","email":"c@example.com"})"),
+        user_json("Carol", "not-an-email"), std::string(R"({"id":"other","name":"C","email":"c@example.com"})"),
+        std::string(R"({"name":"C","email":"c@example.com","role":"x"})")})
     expect_rejected("PUT", "/users/" + id, kJson, body, 400);
 }
 
@@ -276,8 +276,8 @@ TEST_F(HttpApiTest, BadIdEncodingIs400) {
 }
 
 TEST_F(HttpApiTest, UnknownTablesIdsAndPathsAre404) {
-  for (const char* path : {"/nosuch", "/nosuch/1", "/Users", "/users%2Fx", "/_cl_log", "/_cl_offsets/0",
-                           "/users/a/b", "/users/a/b/c", "/users/", "/users//", "//users", "/users/missing-id/"})
+  for (const char* path : {"/nosuch", "/nosuch/1", "/Users", "/users%2Fx", "/_cl_log", "/_cl_offsets/0", "/users/a/b",
+                           "/users/a/b/c", "/users/", "/users//", "//users", "/users/missing-id/"})
     expect_rejected("GET", path, {}, {}, 404);
   expect_rejected("POST", "/nosuch", kJson, user_json("A", "a@example.com"), 404);
   expect_rejected("POST", "/users/a/b", kJson, user_json("A", "a@example.com"), 404);
@@ -350,10 +350,10 @@ TEST_F(HttpApiTest, DuplicateEmailIs409AndChangesNoEntity) {
 
 TEST_F(HttpApiTest, NonJsonContentTypesAre415) {
   const std::string body = user_json("A", "type@example.com");
-  for (const Headers& headers : {Headers{}, Headers{{"Content-Type", "text/plain"}},
-                                 Headers{{"Content-Type", "application/xml"}},
-                                 Headers{{"Content-Type", "application/x-www-form-urlencoded"}},
-                                 Headers{{"Content-Type", "multipart/form-data; boundary=x"}}}) {
+  for (const Headers& headers :
+       {Headers{}, Headers{{"Content-Type", "text/plain"}}, Headers{{"Content-Type", "application/xml"}},
+        Headers{{"Content-Type", "application/x-www-form-urlencoded"}},
+        Headers{{"Content-Type", "multipart/form-data; boundary=x"}}}) {
     expect_rejected("POST", "/users", headers, body, 415);
   }
   std::string id = create_user("Type", "type.put@example.com");
@@ -386,14 +386,17 @@ TEST_F(HttpApiTest, PreflightAndCorsHeaders) {
   EXPECT_NE(get.header("Access-Control-Expose-Headers").find("Location"), std::string::npos);
 
   // An origin that is not configured gets no CORS grant.
-  auto other = request("OPTIONS", "/users", {{"Origin", "http://evil.example"}, {"Access-Control-Request-Method", "POST"}});
+  auto other =
+      request("OPTIONS", "/users", {{"Origin", "http://evil.example"}, {"Access-Control-Request-Method", "POST"}});
   EXPECT_FALSE(other.has_header("Access-Control-Allow-Origin"));
   EXPECT_FALSE(other.has_header("Access-Control-Allow-Methods"));
-  EXPECT_FALSE(request("GET", "/users?limit=1", {{"Origin", "http://evil.example"}}).has_header("Access-Control-Allow-Origin"));
+  EXPECT_FALSE(
+      request("GET", "/users?limit=1", {{"Origin", "http://evil.example"}}).has_header("Access-Control-Allow-Origin"));
 }
 
 TEST_F(HttpApiTest, PagingWalksEveryUserOnceWithLinkNext) {
-  for (int i = 0; i < 23; ++i) ASSERT_FALSE(create_user("Page " + std::to_string(i), "page" + std::to_string(i) + "@example.com").empty());
+  for (int i = 0; i < 23; ++i)
+    ASSERT_FALSE(create_user("Page " + std::to_string(i), "page" + std::to_string(i) + "@example.com").empty());
   auto all = parse(request("GET", "/users?limit=1000").body);
   ASSERT_TRUE(all.IsArray());
   std::vector<std::string> expected;

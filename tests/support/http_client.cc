@@ -120,8 +120,8 @@ HttpResponse HttpConnection::read_response(bool head_request) {
   size_t end;
   while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
     if (buffer_.size() > (1 << 20)) fail("response head larger than 1 MiB");
-    if (!fill()) fail("connection closed before a complete response head (got " + std::to_string(buffer_.size()) +
-                      " bytes)");
+    if (!fill())
+      fail("connection closed before a complete response head (got " + std::to_string(buffer_.size()) + " bytes)");
   }
   std::string head = buffer_.substr(0, end);
   buffer_.erase(0, end + 4);
@@ -165,8 +165,9 @@ HttpResponse HttpConnection::read_response(bool head_request) {
   if (r.has_header("content-length")) {
     size_t length = std::stoul(r.header("content-length"));
     while (buffer_.size() < length)
-      if (!fill()) fail("connection closed after " + std::to_string(buffer_.size()) + " of " +
-                        std::to_string(length) + " body bytes");
+      if (!fill())
+        fail("connection closed after " + std::to_string(buffer_.size()) + " of " + std::to_string(length) +
+             " body bytes");
     r.body = buffer_.substr(0, length);
     buffer_.erase(0, length);
     return r;

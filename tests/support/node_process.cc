@@ -1,15 +1,14 @@
 #include "node_process.h"
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -64,7 +63,9 @@ void merge(rapidjson::Value& into, const rapidjson::Value& from, rapidjson::Docu
 std::string config_json(const NodeOptions& options, uint16_t port, const std::string& db_path) {
   rapidjson::Document doc(rapidjson::kObjectType);
   auto& a = doc.GetAllocator();
-  auto str = [&](const std::string& s) { return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a); };
+  auto str = [&](const std::string& s) {
+    return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a);
+  };
   doc.AddMember("node_id", str(options.node_id), a);
   doc.AddMember("mode", str(options.mode), a);
   rapidjson::Value http(rapidjson::kObjectType);

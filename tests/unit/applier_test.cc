@@ -21,7 +21,8 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string event_json(Operation op, const std::string& entity_id, const std::string& name, const std::string& email,
-                       const std::string& table = "users", const std::string& ts = "2024-11-30T15:04:05.123456789+01:00") {
+                       const std::string& table = "users",
+                       const std::string& ts = "2024-11-30T15:04:05.123456789+01:00") {
   DatabaseEvent e;
   e.id = "ev-" + entity_id + "-" + to_string(op);
   e.operation = op;
@@ -182,12 +183,12 @@ TEST_F(ApplierTest, BatchWhoseCommitFailsLeavesNeitherChangeNorOffset) {
 TEST_F(ApplierTest, FailingEventsAreRecordedAndDoNotBlockTheNext) {
   std::vector<std::string> values = {
       insert("u1", "ann@example.com"),
-      insert("u2", "ANN@example.com"),                                                   // duplicate email
-      "{not json",                                                                        // malformed
-      event_json(Operation::kInsert, "w1", "W", "w@example.com", "widgets"),              // unknown table
-      event_json(Operation::kInsert, "u3", "", "cy@example.com"),                         // plugin: empty name
-      event_json(Operation::kUpdate, "nobody", "N", "n@example.com"),                     // plugin: missing id
-      event_json(Operation::kDelete, "nobody", "", ""),                                   // plugin: missing id
+      insert("u2", "ANN@example.com"),                                        // duplicate email
+      "{not json",                                                            // malformed
+      event_json(Operation::kInsert, "w1", "W", "w@example.com", "widgets"),  // unknown table
+      event_json(Operation::kInsert, "u3", "", "cy@example.com"),             // plugin: empty name
+      event_json(Operation::kUpdate, "nobody", "N", "n@example.com"),         // plugin: missing id
+      event_json(Operation::kDelete, "nobody", "", ""),                       // plugin: missing id
       R"({"id":"e9","operation":"INSERT","table_name":"users","data":{"id":"u9","name":7,"email":"x@example.com"},"timestamp":"2024-11-30T15:04:05Z"})",
       insert("u4", "dee@example.com"),
   };
@@ -245,8 +246,8 @@ TEST_F(ApplierTest, RejectedEventLeavesNoPartialWrite) {
       SELECT RAISE(FAIL, 'refused by trigger');
     END;
   )sql");
-  auto out = applier_->apply_batch(records(0, {insert("u1", "ann@example.com"), insert("u2", "fail@example.com"),
-                                               insert("u3", "cy@example.com")}));
+  auto out = applier_->apply_batch(
+      records(0, {insert("u1", "ann@example.com"), insert("u2", "fail@example.com"), insert("u3", "cy@example.com")}));
   ASSERT_EQ(out.size(), 3u);
   EXPECT_TRUE(out[0].status.ok());
   EXPECT_EQ(out[1].status.code(), StatusCode::kInternal);

@@ -64,8 +64,9 @@ TEST(EventCodec, WritesTheWireFieldNames) {
   e.table_name = "users";
   e.timestamp = "2026-11-27T05:23:00Z";
   e.data.AddMember("id", "u1", e.data.GetAllocator());
-  EXPECT_EQ(encode_event(e),
-            R"({"id":"e1","operation":"DELETE","table_name":"users","data":{"id":"u1"},"timestamp":"2026-11-27T05:23:00Z"})");
+  EXPECT_EQ(
+      encode_event(e),
+      R"({"id":"e1","operation":"DELETE","table_name":"users","data":{"id":"u1"},"timestamp":"2026-11-27T05:23:00Z"})");
 }
 
 TEST(EventCodec, DecodesTheOriginalGoEvents) {
@@ -155,8 +156,8 @@ TEST(EventCodec, GivesAReasonForEveryMalformedEvent) {
 TEST(EventCodec, TableNames) {
   for (const char* ok : {"users", "a", "a_b_9", "order_items2"}) EXPECT_TRUE(is_valid_table_name(ok)) << ok;
   EXPECT_TRUE(is_valid_table_name(std::string(63, 'z')));
-  for (const char* bad : {"", "Users", "_users", "9users", "user-s", "user s", "users/1", "us\xc3\xa9rs", "..",
-                          "_cl_offsets"})
+  for (const char* bad :
+       {"", "Users", "_users", "9users", "user-s", "user s", "users/1", "us\xc3\xa9rs", "..", "_cl_offsets"})
     EXPECT_FALSE(is_valid_table_name(bad)) << bad;
   EXPECT_FALSE(is_valid_table_name(std::string(64, 'z')));
   EXPECT_FALSE(is_valid_table_name(std::string("us\0ers", 6)));

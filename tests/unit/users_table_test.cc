@@ -150,15 +150,30 @@ TEST_F(UsersTableTest, ValidatesTheEmail) {
   }
   std::string long_local = std::string(65, 'a') + "@example.com";
   std::string long_total = "a@" + repeat(std::string(60, 'b') + ".", 5) + "com";  // 310 bytes
-  for (const std::string& bad :
-       {std::string(""), std::string("plain"), std::string("@example.com"), std::string("ann@"),
-        std::string("ann@example"), std::string("ann@@example.com"), std::string("ann example@example.com"),
-        std::string("ann@exa mple.com"), std::string(".ann@example.com"), std::string("ann.@example.com"),
-        std::string("an..n@example.com"), std::string("ann@-example.com"), std::string("ann@example-.com"),
-        std::string("ann@example..com"), std::string("ann@.example.com"), std::string("ann@example.com."),
-        std::string("ann@example.com\n"), std::string("ann@exam_ple.com"), std::string("<ann@example.com>"),
-        std::string("ann\"@example.com"), std::string("ann@ex\xc3\xa4mple.com"), long_local, long_total,
-        std::string("ann@example.com' OR '1'='1")}) {
+  for (const std::string& bad : {std::string(""),
+                                 std::string("plain"),
+                                 std::string("@example.com"),
+                                 std::string("ann@"),
+                                 std::string("ann@example"),
+                                 std::string("ann@@example.com"),
+                                 std::string("ann example@example.com"),
+                                 std::string("ann@exa mple.com"),
+                                 std::string(".ann@example.com"),
+                                 std::string("ann.@example.com"),
+                                 std::string("an..n@example.com"),
+                                 std::string("ann@-example.com"),
+                                 std::string("ann@example-.com"),
+                                 std::string("ann@example..com"),
+                                 std::string("ann@.example.com"),
+                                 std::string("ann@example.com."),
+                                 std::string("ann@example.com\n"),
+                                 std::string("ann@exam_ple.com"),
+                                 std::string("<ann@example.com>"),
+                                 std::string("ann\"@example.com"),
+                                 std::string("ann@ex\xc3\xa4mple.com"),
+                                 long_local,
+                                 long_total,
+                                 std::string("ann@example.com' OR '1'='1")}) {
     EXPECT_FALSE(users::is_valid_email(bad)) << bad;
     Status s = create(body(R"("Ann")", quoted(bad)));
     EXPECT_EQ(s.code(), StatusCode::kInvalid) << bad;
@@ -191,9 +206,11 @@ TEST_F(UsersTableTest, UpdateEventChecksTheBodyAgainstThePath) {
   EXPECT_TRUE(table_.update_event("u1", parse(body(R"("Ann")")), e).ok());
   EXPECT_EQ(e.operation, Operation::kUpdate);
   EXPECT_EQ(e.entity_id(), "u1");
-  EXPECT_TRUE(table_.update_event("u1", parse(R"({"id":"u1","name":"Ann","email":"ann@example.com",)"
-                                              R"("created_at":"x","updated_at":"y"})"),
-                                  e)
+  EXPECT_TRUE(table_
+                  .update_event("u1",
+                                parse(R"({"id":"u1","name":"Ann","email":"ann@example.com",)"
+                                      R"("created_at":"x","updated_at":"y"})"),
+                                e)
                   .ok());
   Status s = table_.update_event("u1", parse(R"({"id":"u2","name":"Ann","email":"ann@example.com"})"), e);
   EXPECT_EQ(s.code(), StatusCode::kInvalid);
@@ -264,8 +281,9 @@ TEST_F(UsersTableTest, ApplyRejectsMalformedEventData) {
   EXPECT_EQ(table_.handle_upsert(*db_, e).code(), StatusCode::kInvalid);
   EXPECT_EQ(table_.handle_upsert(*db_, event(Operation::kInsert, "", "Ann", "ann@example.com")).code(),
             StatusCode::kInvalid);
-  EXPECT_EQ(table_.handle_upsert(*db_, event(Operation::kInsert, "u1", std::string(201, 'n'), "ann@example.com")).code(),
-            StatusCode::kInvalid);
+  EXPECT_EQ(
+      table_.handle_upsert(*db_, event(Operation::kInsert, "u1", std::string(201, 'n'), "ann@example.com")).code(),
+      StatusCode::kInvalid);
   EXPECT_EQ(table_.handle_upsert(*db_, event(Operation::kInsert, "u1", "Ann", "not-an-email")).code(),
             StatusCode::kInvalid);
   // Fields this version does not know are ignored on events from other producers.
