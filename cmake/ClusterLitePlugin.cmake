@@ -20,5 +20,9 @@ function(clusterlite_add_plugin name)
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
     LIBRARY_OUTPUT_DIRECTORY ${CLUSTERLITE_PLUGIN_OUTPUT_DIR})
+  # Without GNU unique symbols (which g++ emits for static data of inline
+  # functions and templates) glibc can unload the plugin once the host drops
+  # its last object; with them dlclose() silently keeps it mapped for good.
+  target_compile_options(${name} PRIVATE $<$<CXX_COMPILER_ID:GNU>:-fno-gnu-unique>)
   target_link_options(${name} PRIVATE -Wl,--no-undefined)
 endfunction()

@@ -26,6 +26,16 @@ std::string first_line(std::string text) {
   return text;
 }
 
+// The dlerror text inside Boost.DLL's load error, which wraps it as
+// "...load() failed (dlerror system message: <text>): <errno text>".
+std::string dlerror_text(const std::string& what) {
+  static const std::string kPrefix = "(dlerror system message: ";
+  auto begin = what.find(kPrefix);
+  auto end = what.rfind("):");
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return first_line(what);
+  return first_line(what.substr(begin + kPrefix.size(), end - begin - kPrefix.size()));
+}
+
 }  // namespace
 
 LoadedPlugin load_plugin(const std::string& path, const rapidjson::Value& settings, const std::string& node_id) {
@@ -34,7 +44,7 @@ LoadedPlugin load_plugin(const std::string& path, const rapidjson::Value& settin
   try {
     lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
-    fail(path, "cannot load shared object: " + first_line(e.what()));
+    fail(path, "cannot load shared object: " + dlerror_text(e.what()));
   }
   if (!lib.has("clusterlite_plugin_abi_version"))
     fail(path, "missing symbol clusterlite_plugin_abi_version (not built with CLUSTERLITE_PLUGIN?)");
@@ -88,10 +98,12 @@ std::vector<LoadedPlugin> load_plugins(const Config::Plugins& config, const std:
     if (ec) throw PluginError("plugins directory " + config.directory + ": " + ec.message());
     std::sort(names.begin(), names.end());
   }
+  // A configured plugin that will not be loaded is most likely a typo.
   for (auto& [name, pc] : config.configure) {
     if (std::find(names.begin(), names.end(), name) == names.end() && pc.enabled && !pc.optional)
-      throw PluginError("plugin " + (fs::path(config.directory) / (name + ".so")).string() +
-                        ": configured but file not found");
+      throw PluginError(
+          "plugin " + (fs::path(config.directory) / (name + ".so")).string() +
+          (config.load ? ": configured but not listed in plugins.load" : ": configured but file not found"));
   }
 
   static const rapidjson::Value kEmpty(rapidjson::kObjectType);
@@ -106,9 +118,9 @@ std::vector<LoadedPlugin> load_plugins(const Config::Plugins& config, const std:
       log::info("plugins", "plugin " + path + " disabled by config");
       continue;
     }
-    const rapidjson::Value& settings =
-        it != config.configure.end() && it->second.settings ? static_cast<const rapidjson::Value&>(*it->second.settings)
-                                                           : kEmpty;
+    const rapidjson::Value& settings = it != config.configure.end() && it->second.settings
+                                           ? static_cast<const rapidjson::Value&>(*it->second.settings)
+                                           : kEmpty;
     try {
       LoadedPlugin p = load_plugin(path, settings, node_id);
       std::string table = p.table->table_name();

@@ -33,7 +33,8 @@ other nodes through a shared event log (Kafka, Redpanda, or an embedded log).
 Environment overrides: CLUSTERLITE_NODE_ID, CLUSTERLITE_MODE,
 CLUSTERLITE_HTTP_ADDRESS, CLUSTERLITE_HTTP_PORT, CLUSTERLITE_DB_PATH,
 CLUSTERLITE_KAFKA_BROKERS, CLUSTERLITE_KAFKA_TOPIC, CLUSTERLITE_PLUGINS_DIR,
-CLUSTERLITE_UI_DIR. Every key is documented in docs/configuration.md.
+CLUSTERLITE_UI_DIR, CLUSTERLITE_READ_TOKENS, CLUSTERLITE_WRITE_TOKENS. Every
+key is documented in docs/configuration.md.
 )";
 
 }  // namespace

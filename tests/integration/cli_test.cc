@@ -1,0 +1,99 @@
+// The clusterlite command line: --help, --version, --check-config, unknown
+// flags, and configuration errors reported before anything starts.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "command.h"
+#include "node_process.h"
+
+namespace fs = std::filesystem;
+using namespace clusterlite::test;
+
+namespace {
+
+const std::string kSourceDir = CLUSTERLITE_TEST_SOURCE_DIR;
+
+CommandResult run_clusterlite(const std::vector<std::string>& args,
+                              const std::map<std::string, std::string>& env = {}) {
+  std::vector<std::string> argv{clusterlite_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, env, std::chrono::seconds(10));
+}
+
+}  // namespace
+
+TEST(Cli, HelpListsTheFlags) {
+  auto r = run_clusterlite({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"Usage: clusterlite", "--config FILE", "--check-config", "--help", "--version",
+                           "CLUSTERLITE_HTTP_PORT", "CLUSTERLITE_WRITE_TOKENS", "docs/configuration.md"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " missing from:\n" << r.out;
+}
+
+TEST(Cli, VersionIsTheProjectVersion) {
+  auto r = run_clusterlite({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "clusterlite " CLUSTERLITE_TEST_VERSION "\n");
+}
+
+TEST(Cli, UnknownFlagExitsTwo) {
+  auto r = run_clusterlite({"--verbose"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "clusterlite: unknown argument '--verbose' (see --help)\n");
+  EXPECT_EQ(run_clusterlite({"--config"}).exit_code, 2) << "--config without a file";
+}
+
+TEST(Cli, CheckConfigSummarisesTheShippedStandaloneConfig) {
+  std::string db = kSourceDir + "/var/standalone/clusterlite.db";
+  bool db_existed = fs::exists(db);
+  auto r = run_clusterlite({"--check-config", "--config", kSourceDir + "/config/standalone.json"},
+                           {{"CLUSTERLITE_PLUGINS_DIR", plugins_directory()}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "config OK: node standalone-1, standalone mode, database " + db + ", 1 plugin(s): users(users)\n");
+  EXPECT_EQ(fs::exists(db), db_existed) << "--check-config must not create the database";
+}
+
+TEST(Cli, CheckConfigAppliesEnvironmentOverrides) {
+  TempDir dir;
+  std::ofstream(dir.path() + "/c.json") << R"({"node_id":"file","database":{"path":"db.sqlite"}})";
+  auto r = run_clusterlite({"--config", dir.path() + "/c.json", "--check-config"},
+                           {{"CLUSTERLITE_PLUGINS_DIR", plugins_directory()},
+                            {"CLUSTERLITE_NODE_ID", "env-node"},
+                            {"CLUSTERLITE_DB_PATH", dir.path() + "/other.db"},
+                            {"CLUSTERLITE_KAFKA_BROKERS", "127.0.0.1:1"}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("node env-node, replica mode, database " + dir.path() + "/other.db"), std::string::npos)
+      << r.out;
+}
+
+TEST(Cli, BadConfigNamesTheKeyAndExitsTwo) {
+  TempDir dir;
+  std::string path = dir.path() + "/bad.json";
+  std::ofstream(path) << R"({"http": {"port": "8082"}})";
+  auto r = run_clusterlite({"--check-config", "--config", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "clusterlite: " + path + ": config key 'http.port': must be an integer\n");
+
+  std::ofstream(path) << R"({"http": {"prot": 8082}})";
+  r = run_clusterlite({"--config", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "clusterlite: " + path + ": config key 'http.prot': unknown key\n");
+
+  r = run_clusterlite({"--check-config", "--config", dir.path() + "/absent.json"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "clusterlite: cannot read config file " + dir.path() + "/absent.json\n");
+}
+
+TEST(Cli, InvalidEnvironmentOverrideExitsTwo) {
+  auto r = run_clusterlite({"--check-config"}, {{"CLUSTERLITE_HTTP_PORT", "eighty"}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "clusterlite: config key 'CLUSTERLITE_HTTP_PORT': must be a port number\n");
+}
+
+TEST(Cli, ReplicaModeWithoutBrokersExitsTwo) {
+  auto r = run_clusterlite({"--check-config"}, {{"CLUSTERLITE_MODE", "replica"}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "clusterlite: config key 'kafka.brokers': is required in replica mode\n");
+}
