@@ -48,6 +48,7 @@ TEST_P(BrokenPlugin, NodeExitsWithOneLineNamingTheFileAndTheReason) {
   ASSERT_EQ(err.size(), 1u) << r.err;
   EXPECT_EQ(err[0].rfind("clusterlite: plugin " + fixture(name) + ": ", 0), 0u) << err[0];
   EXPECT_NE(err[0].find(reason), std::string::npos) << err[0];
+  EXPECT_FALSE(fs::exists(dir.path() + "/db.sqlite")) << "a node that refused to start created its database";
 }
 
 INSTANTIATE_TEST_SUITE_P(
