@@ -98,7 +98,7 @@ std::vector<AppliedEvent> Applier::apply_batch(const std::vector<LogRecord>& rec
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement reject(db,
                              "INSERT OR REPLACE INTO _cl_rejected (topic, partition, offset, event_id, table_name, "
-                             "status, reason, payload, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                             "status, reason, field, payload, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     for (const auto& record : records) {
       DatabaseEvent event;
       Status status = apply_one(db, registry_, record, event);
@@ -111,9 +111,10 @@ std::vector<AppliedEvent> Applier::apply_batch(const std::vector<LogRecord>& rec
         reject.bind(5, event.table_name);
         reject.bind(6, static_cast<int>(status.code()));
         reject.bind(7, status.message());
-        reject.bind(8, record.value.data(), static_cast<int>(record.value.size()));
+        reject.bind(8, status.field());
+        reject.bind(9, record.value.data(), static_cast<int>(record.value.size()));
         // The event's own time keeps the row identical on every node.
-        reject.bind(9, event.timestamp);
+        reject.bind(10, event.timestamp);
         reject.exec();
         reject.reset();
         log::warn("applier", "rejected event at " + std::to_string(record.partition) + "/" +

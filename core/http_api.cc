@@ -3,10 +3,8 @@
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/net.h>
-#include <pistache/peer.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -185,18 +183,11 @@ class Responder {
     h.remove<Http::Header::Connection>();
     h.add<Http::Header::Connection>(keep_alive_ ? Http::ConnectionControl::KeepAlive
                                                 : Http::ConnectionControl::Close);
-    std::shared_ptr<Tcp::Peer> peer;
-    if (!keep_alive_) {
-      try {
-        peer = writer_.peer();
-      } catch (const std::exception&) {
-        // The client is gone already.
-      }
-    }
-    auto sent = writer_.send(static_cast<Http::Code>(status), body);
-    // Pistache 0.0.5 announces "Connection: Close" but keeps the connection
-    // open: end it once the response is written (RFC 9112, section 9.6).
-    if (peer) sent.then([peer](ssize_t) { ::shutdown(peer->fd(), SHUT_RDWR); }, Async::IgnoreException);
+    // Pistache 0.0.5 announces "Connection: Close" but keeps the socket open
+    // until the keep-alive timeout; the client closes its end. Shutting the
+    // socket down from here is unsafe: a response sent from another thread is
+    // only queued for the reactor when send() returns.
+    writer_.send(static_cast<Http::Code>(status), body);
     metrics_.request(route_, method_, status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   }
@@ -523,10 +514,12 @@ class Router {
     bool safe = !dir.empty() && name.find("..") == std::string::npos && name.size() < 200;
     for (char c : name)
       if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '/')) safe = false;
-    std::ifstream in(std::filesystem::path(dir) / name, std::ios::binary);
+    std::ifstream in;
+    if (safe) in.open(std::filesystem::path(dir) / name, std::ios::binary);
     if (!safe || !in) {
       r.problem(404, "no such file");
-      }
+      return;
+    }
     std::stringstream ss;
     ss << in.rdbuf();
     auto ext = std::filesystem::path(name).extension().string();
@@ -740,6 +733,20 @@ class Router {
   const Config& cfg_;
 };
 
+constexpr size_t kMaxHeaderBytes = 32 * 1024;
+
+// Bytes of all request headers, typed (parsed by Pistache) and raw.
+size_t header_bytes(const Http::Request& req) {
+  size_t total = 0;
+  for (const auto& [name, raw] : req.headers().rawList()) total += name.size() + raw.value().size() + 4;
+  for (const auto& h : req.headers().list()) {
+    std::ostringstream os;
+    h->write(os);
+    total += std::strlen(h->name()) + static_cast<size_t>(os.tellp()) + 4;
+  }
+  return total;
+}
+
 class ApiHandler : public Http::Handler {
  public:
   HTTP_PROTOTYPE(ApiHandler)
@@ -748,6 +755,10 @@ class ApiHandler : public Http::Handler {
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
     auto r = std::make_shared<Responder>(req, std::move(writer), state_->services.config, state_->services.metrics);
     try {
+      // Pistache bounds only the whole request (body limit + 64 KiB), so a
+      // request with a small body could carry ~1 MiB of headers: refuse it.
+      if (header_bytes(req) > kMaxHeaderBytes)
+        return r->problem(431, "request headers exceed " + std::to_string(kMaxHeaderBytes) + " bytes");
       Router(*state_).handle(req, r);
     } catch (const std::exception& e) {
       log::error("http", std::string("request failed: ") + e.what());

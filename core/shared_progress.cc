@@ -11,12 +11,12 @@ namespace {
 
 constexpr auto kScanInterval = std::chrono::milliseconds(5);
 
-// The Status the applier recorded in _cl_rejected (its code and reason).
-Status rejected_status(int code, std::string reason) {
+// The Status the applier recorded in _cl_rejected (its code, reason and field).
+Status rejected_status(int code, std::string reason, std::string field) {
   switch (static_cast<StatusCode>(code)) {
-    case StatusCode::kInvalid: return Status::Invalid(std::move(reason));
+    case StatusCode::kInvalid: return Status::Invalid(std::move(reason), std::move(field));
     case StatusCode::kNotFound: return Status::NotFound(std::move(reason));
-    case StatusCode::kConflict: return Status::Conflict(std::move(reason));
+    case StatusCode::kConflict: return Status::Conflict(std::move(reason), std::move(field));
     default: return Status::Internal(std::move(reason));
   }
 }
@@ -68,7 +68,7 @@ void SharedProgressWatcher::scan() {
     while (q.executeStep()) offsets[q.getColumn(0).getInt()] = q.getColumn(1).getInt64();
 
     SQLite::Statement verdict(
-        *db_, "SELECT status, reason FROM _cl_rejected WHERE topic = ? AND partition = ? AND offset = ?");
+        *db_, "SELECT status, reason, field FROM _cl_rejected WHERE topic = ? AND partition = ? AND offset = ?");
     for (auto& w : hub_.armed_writes()) {
       auto it = previous_.find(w.partition);
       if (it == previous_.end() || w.offset >= it->second) continue;
@@ -77,7 +77,8 @@ void SharedProgressWatcher::scan() {
       verdict.bind(2, w.partition);
       verdict.bind(3, static_cast<int64_t>(w.offset));
       if (verdict.executeStep())
-        status = rejected_status(verdict.getColumn(0).getInt(), verdict.getColumn(1).getString());
+        status = rejected_status(verdict.getColumn(0).getInt(), verdict.getColumn(1).getString(),
+                                 verdict.getColumn(2).getString());
       verdict.reset();
       covered.push_back({w.event_id, w.partition, w.offset, std::move(status)});
     }

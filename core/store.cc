@@ -36,6 +36,7 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections)
       table_name TEXT,
       status INTEGER NOT NULL,
       reason TEXT NOT NULL,
+      field TEXT NOT NULL DEFAULT '',
       payload BLOB,
       rejected_at TEXT NOT NULL,
       PRIMARY KEY (topic, partition, offset)

@@ -4,7 +4,7 @@
 // plugins' tables; their names start with "_cl_", which no plugin table can.
 //
 //   _cl_offsets(topic, partition, next_offset)  next offset to apply per partition
-//   _cl_rejected(topic, partition, offset, event_id, table_name, status, reason, payload, rejected_at)
+//   _cl_rejected(topic, partition, offset, event_id, table_name, status, reason, field, payload, rejected_at)
 //   _cl_log(offset, key, value)                 the embedded log (standalone mode)
 #pragma once
 
