@@ -56,19 +56,14 @@ std::string row_json(SQLite::Statement& q) {
   return {buf.GetString(), buf.GetSize()};
 }
 
-bool exists(SQLite::Database& db, const std::string& id) {
-  SQLite::Statement q(db, "SELECT 1 FROM users WHERE id = ?");
-  q.bind(1, id);
-  return q.executeStep();
-}
-
-// True if another user (id != `id`) already has `email`.
-bool email_taken(SQLite::Database& db, const std::string& email, const std::string& id) {
-  SQLite::Statement q(db, "SELECT 1 FROM users WHERE email = ? AND id <> ?");
-  q.bind(1, email);
-  q.bind(2, id);
-  return q.executeStep();
-}
+constexpr const char* kExists = "SELECT 1 FROM users WHERE id = ?";
+constexpr const char* kEmailTaken = "SELECT 1 FROM users WHERE email = ? AND id <> ?";
+constexpr const char* kUpdate = "UPDATE users SET name = ?, email = ?, updated_at = ? WHERE id = ?";
+constexpr const char* kInsert = "INSERT INTO users (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)";
+constexpr const char* kDelete = "DELETE FROM users WHERE id = ?";
+constexpr const char* kGet = "SELECT id, name, email, created_at, updated_at FROM users WHERE id = ?";
+constexpr const char* kPage =
+    "SELECT id, name, email, created_at, updated_at FROM users WHERE id > ? ORDER BY id LIMIT ?";
 
 }  // namespace
 
@@ -182,26 +177,37 @@ Status UsersTable::handle_upsert(SQLite::Database& db, const DatabaseEvent& even
   if (!is_valid_email(str(email->value))) return Status::Invalid("email is not a valid address", "email");
   std::string name_s(str(name->value)), email_s(str(email->value));
 
-  bool present = exists(db, id);
+  bool present;
+  {
+    auto q = statements_.use(db, kExists);
+    q->bind(1, id);
+    present = q->executeStep();
+  }
   if (event.operation == Operation::kInsert && present) return Status::Conflict("a user with this id exists", "id");
   if (event.operation == Operation::kUpdate && !present) return Status::NotFound("no user with id " + id);
-  if (email_taken(db, email_s, id)) return Status::Conflict("email is already in use", "email");
+  {
+    // Another user (id != `id`) with this email?
+    auto q = statements_.use(db, kEmailTaken);
+    q->bind(1, email_s);
+    q->bind(2, id);
+    if (q->executeStep()) return Status::Conflict("email is already in use", "email");
+  }
 
   if (present) {
-    SQLite::Statement q(db, "UPDATE users SET name = ?, email = ?, updated_at = ? WHERE id = ?");
-    q.bind(1, name_s);
-    q.bind(2, email_s);
-    q.bind(3, event.timestamp);
-    q.bind(4, id);
-    q.exec();
+    auto q = statements_.use(db, kUpdate);
+    q->bind(1, name_s);
+    q->bind(2, email_s);
+    q->bind(3, event.timestamp);
+    q->bind(4, id);
+    q->exec();
   } else {
-    SQLite::Statement q(db, "INSERT INTO users (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)");
-    q.bind(1, id);
-    q.bind(2, name_s);
-    q.bind(3, email_s);
-    q.bind(4, event.timestamp);
-    q.bind(5, event.timestamp);
-    q.exec();
+    auto q = statements_.use(db, kInsert);
+    q->bind(1, id);
+    q->bind(2, name_s);
+    q->bind(3, email_s);
+    q->bind(4, event.timestamp);
+    q->bind(5, event.timestamp);
+    q->exec();
   }
   return Status::Ok();
 }
@@ -209,26 +215,25 @@ Status UsersTable::handle_upsert(SQLite::Database& db, const DatabaseEvent& even
 Status UsersTable::handle_delete(SQLite::Database& db, const DatabaseEvent& event) {
   std::string id(event.entity_id());
   if (id.empty()) return Status::Invalid("event data.id must be a non-empty string", "id");
-  SQLite::Statement q(db, "DELETE FROM users WHERE id = ?");
-  q.bind(1, id);
-  if (q.exec() == 0) return Status::NotFound("no user with id " + id);
+  auto q = statements_.use(db, kDelete);
+  q->bind(1, id);
+  if (q->exec() == 0) return Status::NotFound("no user with id " + id);
   return Status::Ok();
 }
 
 std::optional<std::string> UsersTable::get(SQLite::Database& db, const std::string& id) {
-  SQLite::Statement q(db, "SELECT id, name, email, created_at, updated_at FROM users WHERE id = ?");
-  q.bind(1, id);
-  if (!q.executeStep()) return std::nullopt;
-  return row_json(q);
+  auto q = statements_.use(db, kGet);
+  q->bind(1, id);
+  if (!q->executeStep()) return std::nullopt;
+  return row_json(*q);
 }
 
 std::vector<clusterlite::Row> UsersTable::get_all(SQLite::Database& db, const std::string& after, int limit) {
-  SQLite::Statement q(db,
-                      "SELECT id, name, email, created_at, updated_at FROM users WHERE id > ? ORDER BY id LIMIT ?");
-  q.bind(1, after);
-  q.bind(2, limit);
+  auto q = statements_.use(db, kPage);
+  q->bind(1, after);
+  q->bind(2, limit);
   std::vector<clusterlite::Row> rows;
-  while (q.executeStep()) rows.push_back({q.getColumn(0).getString(), row_json(q)});
+  while (q->executeStep()) rows.push_back({q->getColumn(0).getString(), row_json(*q)});
   return rows;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <clusterlite/plugin.h>
+#include <clusterlite/statement_cache.h>
 
 #include <memory>
 #include <string>
@@ -34,6 +35,7 @@ class UsersTable : public clusterlite::TableOperations {
   clusterlite::Status check_fields(const rapidjson::Value& obj, bool allow_read_only, const std::string* path_id) const;
 
   size_t max_name_length_;
+  clusterlite::StatementCache statements_;
 };
 
 }  // namespace users
