@@ -63,8 +63,12 @@ def test_launcher_up_curl_examples_status_down(launcher_env, topic):
     assert r.status == 201, r.body
     john = r.json()
     assert john["name"] == "John Doe" and john["email"] == "john@example.com"
-    listed = http("GET", f"{api}/users")
-    assert listed.status == 200 and john["id"] in {u["id"] for u in listed.json()}
+    # nginx may send the GET to another node: reads are local, so a strong
+    # read sees the write at once and a plain one within a bounded time.
+    strong = http("GET", f"{api}/users?consistency=strong")
+    assert strong.status == 200 and john["id"] in {u["id"] for u in strong.json()}
+    wait_until(lambda: all(john["id"] in {u["id"] for u in http("GET", f"{api}/users").json()} for _ in range(3)),
+               20, "John Doe in GET /users on every node")
 
     # Writes via nginx are visible on every node.
     ids = [john["id"]]
