@@ -70,11 +70,11 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out) {
     return "unknown operation: " + op.substr(0, 32);
   if (!is_valid_table_name(out.table_name)) return "invalid table_name";
   if (!parse_rfc3339(out.timestamp)) return "timestamp is not RFC 3339";
-  auto data = doc.FindMember("data");
-  if (data == doc.MemberEnd()) return "missing field: data";
-  if (!data->value.IsObject()) return "field data must be an object";
+  if (!doc.HasMember("data")) return "missing field: data";
+  const rapidjson::Value& data = doc["data"];
+  if (!data.IsObject()) return "field data must be an object";
   out.data.SetObject();
-  out.data.CopyFrom(data->value, out.data.GetAllocator());
+  out.data.CopyFrom(data, out.data.GetAllocator());
   return {};
 }
 
