@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "checksum.h"
 #include "event_codec.h"
@@ -32,6 +33,7 @@ struct HttpApi::State {
   WorkQueue blocking;  // broker round trips and table scans
   std::shared_ptr<Http::Endpoint> endpoint;
   std::atomic<bool> draining{false};
+  std::atomic<int> in_flight{0};  // requests taken and not yet answered
   std::atomic<bool> stopped{false};
 };
 
@@ -136,8 +138,15 @@ class TextHeader : public Http::Header::Header {
 // header, CORS headers and fixes Pistache's keep-alive default.
 class Responder {
  public:
-  Responder(const Http::Request& req, Http::ResponseWriter writer, const Config& config, Metrics& metrics)
-      : writer_(std::move(writer)), config_(config), metrics_(metrics), started_(std::chrono::steady_clock::now()) {
+  // `in_flight` counts this request until its response is sent.
+  Responder(const Http::Request& req, Http::ResponseWriter writer, const Config& config, Metrics& metrics,
+            std::atomic<int>& in_flight)
+      : writer_(std::move(writer)),
+        config_(config),
+        metrics_(metrics),
+        in_flight_(in_flight),
+        started_(std::chrono::steady_clock::now()) {
+    in_flight_.fetch_add(1);
     switch (req.method()) {
       case Http::Method::Get: method_ = 0; break;
       case Http::Method::Post: method_ = 1; break;
@@ -190,6 +199,11 @@ class Responder {
     writer_.send(static_cast<Http::Code>(status), body);
     metrics_.request(route_, method_, status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    in_flight_.fetch_sub(1);
+  }
+
+  ~Responder() {
+    if (!sent_) in_flight_.fetch_sub(1);
   }
 
   void problem(int status, std::string_view detail, std::string_view field = {}, std::string_view extra = {}) {
@@ -200,6 +214,7 @@ class Responder {
   Http::ResponseWriter writer_;
   const Config& config_;
   Metrics& metrics_;
+  std::atomic<int>& in_flight_;
   std::chrono::steady_clock::time_point started_;
   Route route_ = Route::kOther;
   int method_ = 5;
@@ -753,7 +768,8 @@ class ApiHandler : public Http::Handler {
   explicit ApiHandler(std::shared_ptr<HttpApi::State> state) : state_(std::move(state)) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
-    auto r = std::make_shared<Responder>(req, std::move(writer), state_->services.config, state_->services.metrics);
+    auto r = std::make_shared<Responder>(req, std::move(writer), state_->services.config, state_->services.metrics,
+                                         state_->in_flight);
     try {
       // Pistache bounds only the whole request (body limit + 64 KiB), so a
       // request with a small body could carry ~1 MiB of headers: refuse it.
@@ -796,7 +812,17 @@ void HttpApi::start() {
 
 uint16_t HttpApi::port() const { return static_cast<uint16_t>(state_->endpoint->getPort()); }
 
-void HttpApi::drain() { state_->draining = true; }
+bool HttpApi::drain(std::chrono::milliseconds timeout) {
+  state_->draining = true;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (state_->in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  bool drained = state_->in_flight.load() == 0;
+  // A response sent from another thread is queued for its reactor: give the
+  // reactors a moment to write it before the endpoint shuts down.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  return drained;
+}
 
 void HttpApi::stop() {
   if (state_->stopped.exchange(true) || !state_->endpoint) return;

@@ -3,6 +3,7 @@
 // It knows nothing of Kafka or SQLite beyond the interfaces it is given.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -37,8 +38,10 @@ class HttpApi {
   void start();
   // The bound port.
   uint16_t port() const;
-  // From now on answers every request with 503, so no new write starts.
-  void drain();
+  // From now on answers every new request with 503, so no new write starts,
+  // and waits up to `timeout` for the requests already taken to be answered.
+  // Returns false if some were still waiting when the timeout passed.
+  bool drain(std::chrono::milliseconds timeout);
   // Stops accepting and closes connections. Idempotent.
   void stop();
 

@@ -41,16 +41,13 @@ void Node::start() {
 void Node::stop() {
   if (stopped_) return;
   stopped_ = true;
-  // New requests are refused first, so nothing new is appended; writes in
-  // flight finish applying and are answered (bounded by the write timeout);
-  // then the listener closes, the applier commits its batch and the log
-  // flushes and closes.
-  if (http_) http_->drain();
-  if (hub_) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(config_.http.write_timeout_ms);
-    while (hub_->pending_writes() > 0 && Clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  // New requests are refused first, so nothing new is appended; requests
+  // already taken finish (a write waits for its apply, bounded by the write
+  // timeout plus the broker timeout) and are answered; then the listener
+  // closes, the applier commits its batch and the log flushes and closes.
+  if (http_ &&
+      !http_->drain(std::chrono::milliseconds(config_.http.write_timeout_ms + config_.kafka.request_timeout_ms)))
+    log::warn("node", "stopping with requests still unanswered");
   if (http_) http_->stop();
   if (applier_) applier_->stop();
   if (shared_progress_) shared_progress_->stop();
