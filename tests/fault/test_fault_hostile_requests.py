@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 import uuid
 
 import pytest
 
 from faultlib import RawAnswer, raw_request
-from harness import Node, http
+from harness import BINARY, Node, http
 
 MAX_BODY = 64 * 1024
 HEADER_TIMEOUT_S = 10  # Pistache header timeout set in core/http_api.cc
@@ -164,6 +165,10 @@ CASES: dict[str, tuple] = {
 # cases expect exactly that, so a fixed library makes them fail and be moved.
 LIBRARY_500 = {"Content-Length larger than the request limit, no body", "negative Content-Length"}
 
+# Under AddressSanitizer a failed `new` ends the process instead of throwing
+# std::bad_alloc, so those two requests cannot be survived by a sanitizer build.
+SANITIZED = "libasan" in subprocess.run(["ldd", str(BINARY)], capture_output=True, text=True).stdout
+
 
 def fingerprint(node: Node) -> tuple:
     c = node.checksum()
@@ -178,6 +183,8 @@ def assert_alive(node: Node) -> None:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_hostile_request(node: Node, seed_id: str, case: str):
+    if SANITIZED and case in LIBRARY_500:
+        pytest.skip("AddressSanitizer aborts on the failed allocation that Pistache turns into a 500")
     data, close_ok = CASES[case]
     data = data.replace(b"{seed}", seed_id.encode())
     before = fingerprint(node)
