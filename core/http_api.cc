@@ -384,7 +384,7 @@ class Router {
   }
 
   // Lag per partition: log end minus applied offset, or nullopt if the log did not answer.
-  std::optional<std::map<int32_t, int64_t>> lag(std::chrono::milliseconds timeout) {
+  std::optional<std::map<int32_t, int64_t>> lag(std::chrono::milliseconds timeout) const {
     auto ends = s_.services.log.end_offsets(timeout);
     if (!ends) return std::nullopt;
     auto applied = s_.services.applier.applied();
@@ -393,16 +393,16 @@ class Router {
     return out;
   }
 
+  // The routes below ask the broker, so they run on the blocking pool with a copy of this router.
   void readyz(ResponderPtr r) {
-    auto& state = s_;
-    state.blocking.post([this_state = &state, r, max_lag = cfg_.applier.max_ready_lag] {
-      Router router(*this_state);
-      bool reachable = this_state->services.log.reachable();
+    s_.blocking.post([router = *this, r] {
+      int64_t max_lag = router.cfg_.applier.max_ready_lag;
+      bool reachable = router.s_.services.log.reachable();
       auto lags = router.lag(std::chrono::milliseconds(1000));
       int64_t total = 0;
       if (lags)
         for (auto& [_, l] : *lags) total += l;
-      bool ready = reachable && lags && total <= max_lag && !this_state->draining;
+      bool ready = reachable && lags && total <= max_lag && !router.s_.draining;
       std::string body = std::string(R"({"ready":)") + (ready ? "true" : "false") + R"(,"log_reachable":)" +
                          (reachable && lags ? "true" : "false") + R"(,"lag":)" + std::to_string(total) +
                          R"(,"max_lag":)" + std::to_string(max_lag) + "}";
@@ -410,48 +410,52 @@ class Router {
     });
   }
 
+  // Appends one metric family in Prometheus text format: HELP, TYPE and its
+  // samples, each a label set ("" for none) and a value.
+  static void append_metric(std::string& out, const char* name, const char* type, const char* help,
+                            const std::map<std::string, uint64_t>& samples) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    for (auto& [labels, value] : samples)
+      out.append(name).append(labels).append(" ").append(std::to_string(value)).append("\n");
+  }
+
+  static std::map<std::string, uint64_t> per_partition(const std::map<int32_t, int64_t>& values) {
+    std::map<std::string, uint64_t> out;
+    for (auto& [p, v] : values) out["{partition=\"" + std::to_string(p) + "\"}"] = static_cast<uint64_t>(v);
+    return out;
+  }
+
   void metrics(ResponderPtr r) {
-    auto& state = s_;
-    state.blocking.post([this_state = &state, r] {
-      auto& sv = this_state->services;
+    s_.blocking.post([router = *this, r] {
+      auto& sv = router.s_.services;
       std::string out;
       sv.metrics.render(out);
       auto stats = sv.applier.stats();
-      out += "# HELP clusterlite_events_applied_total Events applied by this node.\n";
-      out += "# TYPE clusterlite_events_applied_total counter\n";
-      out += "clusterlite_events_applied_total " + std::to_string(stats.applied) + "\n";
-      out += "# HELP clusterlite_events_rejected_total Events rejected (recorded in _cl_rejected) by this node.\n";
-      out += "# TYPE clusterlite_events_rejected_total counter\n";
-      out += "clusterlite_events_rejected_total " + std::to_string(stats.rejected) + "\n";
-      out += "# HELP clusterlite_apply_commit_failures_total Applier transactions that failed and were retried.\n";
-      out += "# TYPE clusterlite_apply_commit_failures_total counter\n";
-      out += "clusterlite_apply_commit_failures_total " + std::to_string(stats.failed_commits) + "\n";
-      out += "# HELP clusterlite_pending_writes Writes waiting for this node to apply them.\n";
-      out += "# TYPE clusterlite_pending_writes gauge\n";
-      out += "clusterlite_pending_writes " + std::to_string(sv.hub.pending_writes()) + "\n";
-      out += "# HELP clusterlite_log_reachable 1 when the event log answered recently.\n";
-      out += "# TYPE clusterlite_log_reachable gauge\n";
-      out += std::string("clusterlite_log_reachable ") + (sv.log.reachable() ? "1" : "0") + "\n";
-      out += "# HELP clusterlite_applied_offset Next offset to apply, per partition.\n";
-      out += "# TYPE clusterlite_applied_offset gauge\n";
-      for (auto& [p, o] : sv.applier.applied())
-        out += "clusterlite_applied_offset{partition=\"" + std::to_string(p) + "\"} " + std::to_string(o) + "\n";
-      if (auto lags = Router(*this_state).lag(std::chrono::milliseconds(1000))) {
-        out += "# HELP clusterlite_consumer_lag Events in the log not yet applied, per partition.\n";
-        out += "# TYPE clusterlite_consumer_lag gauge\n";
-        for (auto& [p, l] : *lags)
-          out += "clusterlite_consumer_lag{partition=\"" + std::to_string(p) + "\"} " + std::to_string(l) + "\n";
-      }
+      append_metric(out, "clusterlite_events_applied_total", "counter", "Events applied by this node.",
+                    {{"", stats.applied}});
+      append_metric(out, "clusterlite_events_rejected_total", "counter",
+                    "Events rejected (recorded in _cl_rejected) by this node.", {{"", stats.rejected}});
+      append_metric(out, "clusterlite_apply_commit_failures_total", "counter",
+                    "Applier transactions that failed and were retried.", {{"", stats.failed_commits}});
+      append_metric(out, "clusterlite_pending_writes", "gauge", "Writes waiting for this node to apply them.",
+                    {{"", sv.hub.pending_writes()}});
+      append_metric(out, "clusterlite_log_reachable", "gauge", "1 when the event log answered recently.",
+                    {{"", sv.log.reachable() ? 1 : 0}});
+      append_metric(out, "clusterlite_applied_offset", "gauge", "Next offset to apply, per partition.",
+                    per_partition(sv.applier.applied()));
+      if (auto lags = router.lag(std::chrono::milliseconds(1000)))
+        append_metric(out, "clusterlite_consumer_lag", "gauge", "Events in the log not yet applied, per partition.",
+                      per_partition(*lags));
       r->send(200, out, "text/plain; version=0.0.4; charset=utf-8");
     });
   }
 
   void cluster_status(ResponderPtr r) {
-    auto& state = s_;
-    state.blocking.post([this_state = &state, r] { Router(*this_state).cluster_status_now(*r); });
+    s_.blocking.post([router = *this, r] { router.cluster_status_now(*r); });
   }
 
-  void cluster_status_now(Responder& r) {
+  void cluster_status_now(Responder& r) const {
     auto& sv = s_.services;
     auto applied = sv.applier.applied();
     auto stats = sv.applier.stats();
