@@ -1,10 +1,16 @@
 -- GET /users/{id}, each request a random id from the file BENCH_IDS (one id
--- per line, all existing users).
+-- per line, all existing users). Without BENCH_CONNECTION the requests carry
+-- no Connection header (wrk's default: HTTP/1.1, persistent by default);
+-- BENCH_CONNECTION=keep-alive sends `Connection: keep-alive` explicitly.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 
 local ids = {}
 for line in io.lines(os.getenv("BENCH_IDS")) do
   if #line > 0 then ids[#ids + 1] = line end
+end
+local connection = os.getenv("BENCH_CONNECTION")
+if connection and #connection > 0 then
+  wrk.headers["Connection"] = connection
 end
 thread_id = 0
 local threads = 0
