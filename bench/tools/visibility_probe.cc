@@ -18,7 +18,7 @@
 // achieved rate show it instead of the probe silently slowing down.
 //
 // Prints a summary to stderr and one machine-readable line to stdout:
-//   RESULT writes=.. ok=.. rate=.. late=.. late_max_us=.. errors=..
+//   RESULT writes=.. ok=.. rate=.. late=.. late_max_us=.. errors=.. polls=..
 //          ack_p50_us=.. ack_p99_us=.. ack_max_us=.. vis_p50_us=.. vis_p99_us=.. vis_max_us=..
 // Exits 0 when the run completed (errors are reported, not fatal), 2 on bad
 // options.
@@ -35,7 +35,6 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -52,7 +51,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Micros = std::chrono::microseconds;
 
-int64_t micros_between(Clock::time_point from, Clock::time_point to) {
+long long micros_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration_cast<Micros>(to - from).count();
 }
 
@@ -68,7 +67,7 @@ struct Options {
   int workers = 64;          // worker threads
   int poll_sleep_us = 200;   // sleep between polling rounds
   double give_up_s = 10;     // a write not visible everywhere by then is an error
-  int64_t late_us = 5000;    // a write starting later than this after its due time is late
+  long long late_us = 5000;    // a write starting later than this after its due time is late
   std::string run;           // makes the emails unique across runs
 };
 
@@ -258,22 +257,23 @@ std::string extract_id(std::string_view body) {
 // The probe.
 
 struct Sample {
-  int64_t ack_us;
-  int64_t visible_us;
+  long long ack_us;
+  long long visible_us;
 };
 
 struct WorkerResult {
   std::vector<Sample> samples;
-  int64_t late = 0;
-  int64_t late_max_us = 0;
-  int64_t errors = 0;
+  long long late = 0;
+  long long late_max_us = 0;
+  long long errors = 0;
+  long long polls = 0;  // GET requests sent while waiting for visibility
   Clock::time_point last_send{};
 };
 
 class Probe {
  public:
   explicit Probe(const Options& o)
-      : opt_(o), total_(static_cast<int64_t>(o.rate * o.duration_s)), results_(static_cast<size_t>(o.workers)) {}
+      : opt_(o), total_(static_cast<long long>(o.rate * o.duration_s)), results_(static_cast<size_t>(o.workers)) {}
 
   void run() {
     start_ = Clock::now() + std::chrono::milliseconds(50);  // time for the threads to start
@@ -283,8 +283,8 @@ class Probe {
   }
 
   void report() const {
-    std::vector<int64_t> ack, vis;
-    int64_t late = 0, late_max = 0, errors = 0;
+    std::vector<long long> ack, vis;
+    long long late = 0, late_max = 0, errors = 0, polls = 0;
     Clock::time_point last = start_;
     for (const auto& r : results_) {
       for (const auto& s : r.samples) {
@@ -294,6 +294,7 @@ class Probe {
       late += r.late;
       late_max = std::max(late_max, r.late_max_us);
       errors += r.errors;
+      polls += r.polls;
       last = std::max(last, r.last_send);
     }
     // The writes were due over (total - 1) / rate seconds; sending them took
@@ -305,27 +306,26 @@ class Probe {
     std::fprintf(stderr,
                  "visprobe: %lld writes at %.0f/s target (%.1f/s achieved) over %zu node(s), %d workers: "
                  "%zu visible everywhere, %lld errors, %lld started more than %.1f ms late\n",
-                 static_cast<long long>(total_), opt_.rate, rate, opt_.nodes.size(), opt_.workers, vis.size(),
-                 static_cast<long long>(errors), static_cast<long long>(late), opt_.late_us / 1000.0);
+                 total_, opt_.rate, rate, opt_.nodes.size(), opt_.workers, vis.size(), errors, late,
+                 opt_.late_us / 1000.0);
     std::printf(
-        "RESULT writes=%lld ok=%zu rate=%.1f late=%lld late_max_us=%lld errors=%lld ack_p50_us=%lld ack_p99_us=%lld "
-        "ack_max_us=%lld vis_p50_us=%lld vis_p99_us=%lld vis_max_us=%lld\n",
-        static_cast<long long>(total_), vis.size(), rate, static_cast<long long>(late),
-        static_cast<long long>(late_max), static_cast<long long>(errors), pct(ack, 50), pct(ack, 99), pct(ack, 100),
+        "RESULT writes=%lld ok=%zu rate=%.1f late=%lld late_max_us=%lld errors=%lld polls=%lld ack_p50_us=%lld "
+        "ack_p99_us=%lld ack_max_us=%lld vis_p50_us=%lld vis_p99_us=%lld vis_max_us=%lld\n",
+        total_, vis.size(), rate, late, late_max, errors, polls, pct(ack, 50), pct(ack, 99), pct(ack, 100),
         pct(vis, 50), pct(vis, 99), pct(vis, 100));
     std::fflush(stdout);
   }
 
  private:
-  // Nearest rank over sorted values, the same rule bench/run uses.
-  static long long pct(const std::vector<int64_t>& sorted, double p) {
+  // Nearest rank: the value at p % of the way through the sorted values.
+  static long long pct(const std::vector<long long>& sorted, double p) {
     if (sorted.empty()) return 0;
     double k = p / 100.0 * static_cast<double>(sorted.size() - 1);
     size_t i = std::min(sorted.size() - 1, static_cast<size_t>(k + 0.5));
-    return static_cast<long long>(sorted[i]);
+    return sorted[i];
   }
 
-  Clock::time_point due(int64_t i) const {
+  Clock::time_point due(long long i) const {
     return start_ + std::chrono::duration_cast<Clock::duration>(
                         std::chrono::duration<double>(static_cast<double>(i) / opt_.rate));
   }
@@ -339,15 +339,15 @@ class Probe {
     std::vector<HttpConnection> conns;
     conns.reserve(opt_.nodes.size());
     for (const auto& ep : opt_.nodes) conns.emplace_back(ep);
-    for (int64_t i = next_.fetch_add(1); i < total_; i = next_.fetch_add(1)) {
+    for (long long i = next_.fetch_add(1); i < total_; i = next_.fetch_add(1)) {
       Clock::time_point at = due(i);
       std::this_thread::sleep_until(at);
       Clock::time_point t0 = Clock::now();
-      int64_t late = micros_between(at, t0);
+      long long late = micros_between(at, t0);
       if (late > opt_.late_us) ++out.late;
       out.late_max_us = std::max(out.late_max_us, late);
       out.last_send = t0;
-      if (auto s = write_and_poll(conns, i, t0)) {
+      if (auto s = write_and_poll(conns, i, t0, out.polls)) {
         out.samples.push_back(*s);
       } else {
         ++out.errors;
@@ -357,7 +357,8 @@ class Probe {
 
   // One write through node i % nodes, then polls of the other nodes until
   // each serves it. Times are from t0, just before sending the write.
-  std::optional<Sample> write_and_poll(std::vector<HttpConnection>& conns, int64_t i, Clock::time_point t0) {
+  std::optional<Sample> write_and_poll(std::vector<HttpConnection>& conns, long long i, Clock::time_point t0,
+                                       long long& polls) {
     size_t writer = static_cast<size_t>(i) % conns.size();
     std::string body = "{\"name\":\"Probe\",\"email\":\"probe-" + opt_.run + "-" + std::to_string(i) +
                        "@bench.example\"}";
@@ -388,6 +389,7 @@ class Probe {
       }
       std::vector<size_t> still;
       for (size_t n : pending) {
+        ++polls;
         auto g = conns[n].request("GET", path, {}, err);
         if (g && g->status == 200) {
           t_all = Clock::now();
@@ -402,9 +404,9 @@ class Probe {
   }
 
   const Options& opt_;
-  const int64_t total_;
+  const long long total_;
   Clock::time_point start_;
-  std::atomic<int64_t> next_{0};
+  std::atomic<long long> next_{0};
   std::vector<WorkerResult> results_;
   std::mutex error_mu_;
   int errors_printed_ = 0;
