@@ -63,12 +63,25 @@ ApplierStats Applier::stats() const {
 
 namespace {
 
+// The statements that fence one event inside the batch transaction, prepared
+// once per batch rather than parsed again for every event.
+struct Savepoint {
+  explicit Savepoint(SQLite::Database& db)
+      : begin(db, "SAVEPOINT apply_event"), release(db, "RELEASE apply_event"), rollback(db, "ROLLBACK TO apply_event") {}
+  static void run(SQLite::Statement& s) {
+    s.exec();
+    s.reset();
+  }
+  SQLite::Statement begin, release, rollback;
+};
+
 // Applies one event through its plugin; never throws.
-Status apply_one(SQLite::Database& db, const PluginRegistry& registry, const LogRecord& record, DatabaseEvent& event) {
+Status apply_one(SQLite::Database& db, Savepoint& savepoint, const PluginRegistry& registry, const LogRecord& record,
+                 DatabaseEvent& event) {
   if (auto reason = decode_event(record.value, event); !reason.empty()) return Status::Invalid("malformed event: " + reason);
   TableOperations* plugin = registry.find(event.table_name);
   if (!plugin) return Status::NotFound("no plugin serves table " + event.table_name);
-  db.exec("SAVEPOINT apply_event");
+  Savepoint::run(savepoint.begin);
   Status status;
   try {
     status = event.operation == Operation::kDelete ? plugin->handle_delete(db, event) : plugin->handle_upsert(db, event);
@@ -77,12 +90,8 @@ Status apply_one(SQLite::Database& db, const PluginRegistry& registry, const Log
   } catch (...) {
     status = Status::Internal("plugin threw a non-standard exception");
   }
-  if (status.ok()) {
-    db.exec("RELEASE apply_event");
-  } else {
-    db.exec("ROLLBACK TO apply_event");
-    db.exec("RELEASE apply_event");
-  }
+  if (!status.ok()) Savepoint::run(savepoint.rollback);
+  Savepoint::run(savepoint.release);
   return status;
 }
 
@@ -96,12 +105,13 @@ std::vector<AppliedEvent> Applier::apply_batch(const std::vector<LogRecord>& rec
   uint64_t rejected = 0;
   {
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    Savepoint savepoint(db);
     SQLite::Statement reject(db,
                              "INSERT OR REPLACE INTO _cl_rejected (topic, partition, offset, event_id, table_name, "
                              "status, reason, field, payload, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    DatabaseEvent event;  // reused: its JSON pool grows to the batch's size once
     for (const auto& record : records) {
-      DatabaseEvent event;
-      Status status = apply_one(db, registry_, record, event);
+      Status status = apply_one(db, savepoint, registry_, record, event);
       if (!status.ok()) {
         ++rejected;
         reject.bind(1, log_.topic());

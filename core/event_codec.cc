@@ -52,14 +52,24 @@ bool string_member(const rapidjson::Value& obj, const char* name, std::string& o
 }  // namespace
 
 std::string decode_event(std::string_view bytes, DatabaseEvent& out) {
-  rapidjson::Document doc;
-  if (auto error = parse_json_strict(bytes, doc); !error.empty()) return error;
-  if (!doc.IsObject()) return "event must be a JSON object";
+  out.id.clear();
+  out.table_name.clear();
+  out.timestamp.clear();
+  out.operation = Operation::kInsert;
+  // The whole event is parsed into out.data's own allocator; its "data" member
+  // then becomes out.data without being copied.
+  rapidjson::Document& doc = out.data;
+  auto failed = [&](std::string error) {
+    out.data.SetObject();
+    return error;
+  };
+  if (auto error = parse_json_strict(bytes, doc); !error.empty()) return failed(std::move(error));
+  if (!doc.IsObject()) return failed("event must be a JSON object");
   std::string error, op;
   if (!string_member(doc, "id", out.id, error) || !string_member(doc, "operation", op, error) ||
       !string_member(doc, "table_name", out.table_name, error) ||
       !string_member(doc, "timestamp", out.timestamp, error))
-    return error;
+    return failed(std::move(error));
   if (op == "INSERT")
     out.operation = Operation::kInsert;
   else if (op == "UPDATE")
@@ -67,14 +77,14 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out) {
   else if (op == "DELETE")
     out.operation = Operation::kDelete;
   else
-    return "unknown operation: " + op.substr(0, 32);
-  if (!is_valid_table_name(out.table_name)) return "invalid table_name";
-  if (!parse_rfc3339(out.timestamp)) return "timestamp is not RFC 3339";
-  if (!doc.HasMember("data")) return "missing field: data";
-  const rapidjson::Value& data = doc["data"];
-  if (!data.IsObject()) return "field data must be an object";
-  out.data.SetObject();
-  out.data.CopyFrom(data, out.data.GetAllocator());
+    return failed("unknown operation: " + op.substr(0, 32));
+  if (!is_valid_table_name(out.table_name)) return failed("invalid table_name");
+  if (!parse_rfc3339(out.timestamp)) return failed("timestamp is not RFC 3339");
+  auto data = doc.FindMember("data");
+  if (data == doc.MemberEnd()) return failed("missing field: data");
+  if (!data->value.IsObject()) return failed("field data must be an object");
+  rapidjson::Value entity(std::move(data->value));
+  static_cast<rapidjson::Value&>(doc) = std::move(entity);
   return {};
 }
 

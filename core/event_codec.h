@@ -12,8 +12,11 @@ namespace clusterlite {
 
 std::string encode_event(const DatabaseEvent& event);
 
-// Decodes `bytes` into `out`. Returns "" on success, otherwise a one-line
-// reason ("not valid JSON at offset 12", "missing field: table_name", ...).
+// Decodes `bytes` into `out`, replacing what it held. Returns "" on success,
+// otherwise a one-line reason ("not valid JSON at offset 12", "missing field:
+// table_name", ...); then `out` holds whichever header fields were read and
+// empty data. Parsing allocates from out.data's pool, which keeps its memory
+// until `out` is destroyed: reusing one event for a batch allocates once.
 std::string decode_event(std::string_view bytes, DatabaseEvent& out);
 
 // Table names the host accepts: ^[a-z][a-z0-9_]{0,62}$.

@@ -16,7 +16,7 @@ Node::Node(Config config) : config_(std::move(config)) {
   // Plugins first: a node that cannot serve its tables leaves no database behind.
   registry_ = PluginRegistry(load_plugins(config_.plugins, config_.node_id));
   store_ = std::make_unique<Store>(config_.database.path, config_.database.busy_timeout_ms,
-                                   config_.database.read_connections);
+                                   config_.database.read_connections, config_.database.cache_mb);
 }
 
 Node::~Node() { stop(); }

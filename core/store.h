@@ -18,13 +18,17 @@
 
 namespace clusterlite {
 
-// Opens a connection with the node's pragmas (WAL, synchronous=NORMAL, busy timeout).
-std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool read_only, int busy_timeout_ms);
+// Opens a connection with the node's pragmas (WAL, synchronous=NORMAL, busy
+// timeout); `cache_mb` > 0 sets its page cache size, 0 keeps SQLite's default (2 MiB).
+std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool read_only, int busy_timeout_ms,
+                                                  int cache_mb = 0);
 
 class Store {
  public:
-  // Opens (creating if needed) the database file and the core tables.
-  Store(std::string path, int busy_timeout_ms, int read_connections);
+  // Opens (creating if needed) the database file and the core tables. The
+  // writer's page cache holds `writer_cache_mb` MiB: the applier touches index
+  // pages all over the file, and every miss is a read system call.
+  Store(std::string path, int busy_timeout_ms, int read_connections, int writer_cache_mb = 0);
   ~Store();
 
   const std::string& path() const { return path_; }

@@ -33,6 +33,7 @@ class UsersTable : public clusterlite::TableOperations {
  private:
   // Checks name and email in `obj` (a request body or event data).
   clusterlite::Status check_fields(const rapidjson::Value& obj, bool allow_read_only, const std::string* path_id) const;
+  bool exists(SQLite::Database& db, const std::string& id);
 
   size_t max_name_length_;
   clusterlite::StatementCache statements_;

@@ -7,6 +7,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <regex>
 
 #include "json.h"
@@ -84,14 +85,20 @@ class UsersTableTest : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(UsersTableTest, CreateEventBuildsAnInsertWithANewUuid) {
+TEST_F(UsersTableTest, CreateEventBuildsAnInsertWithANewTimeOrderedUuid) {
   DatabaseEvent e1, e2;
+  auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
   ASSERT_TRUE(create(body(R"("Ann")"), &e1).ok());
   ASSERT_TRUE(create(body(R"("Ann")"), &e2).ok());
   EXPECT_EQ(e1.operation, Operation::kInsert);
   std::string id(e1.entity_id());
-  EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+  EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
       << id;
+  // UUIDv7: the first 48 bits are the creation time in Unix milliseconds.
+  long long ms = std::stoll(id.substr(0, 8) + id.substr(9, 4), nullptr, 16);
+  EXPECT_GE(ms, before);
+  EXPECT_LE(ms, before + 60000);
   EXPECT_NE(e1.entity_id(), e2.entity_id());
   EXPECT_STREQ(e1.data["name"].GetString(), "Ann");
   EXPECT_STREQ(e1.data["email"].GetString(), "ann@example.com");
@@ -244,6 +251,22 @@ TEST_F(UsersTableTest, InsertOfAnExistingIdConflicts) {
   Status s = insert("u1", "other@example.com");
   EXPECT_EQ(s.code(), StatusCode::kConflict);
   EXPECT_EQ(s.field(), "id");
+  // Both taken: the id is reported.
+  s = insert("u1", "ann@example.com");
+  EXPECT_EQ(s.code(), StatusCode::kConflict);
+  EXPECT_EQ(s.field(), "id");
+  EXPECT_EQ(rows(), 1);
+}
+
+TEST_F(UsersTableTest, ConflictsAreFoundInATableOfTheEarlierRowidLayout) {
+  // Databases created before the table became WITHOUT ROWID keep their layout.
+  db_->exec("DROP TABLE users");
+  db_->exec("CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL COLLATE NOCASE UNIQUE, "
+            "created_at TEXT NOT NULL, updated_at TEXT NOT NULL)");
+  ASSERT_TRUE(insert("u1", "ann@example.com").ok());
+  EXPECT_EQ(insert("u1", "other@example.com").field(), "id");
+  EXPECT_EQ(insert("u2", "ANN@example.com").field(), "email");
+  EXPECT_EQ(rows(), 1);
 }
 
 TEST_F(UsersTableTest, UpdateAndDeleteOfAMissingIdAreNotFound) {
