@@ -2,9 +2,11 @@
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
 
 #include "event_codec.h"
 #include "log.h"
+#include "thread_name.h"
 #include "timeutil.h"
 
 namespace clusterlite {
@@ -43,7 +45,10 @@ void Applier::start() {
     while (q.executeStep()) applied_[q.getColumn(0).getInt()] = q.getColumn(1).getInt64();
   }
   log_.start([this](int32_t partition) { return stored_offset(partition); });
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("cl-applier");
+    run();
+  });
 }
 
 void Applier::stop() {
@@ -63,25 +68,31 @@ ApplierStats Applier::stats() const {
 
 namespace {
 
-// The statements that fence one event inside the batch transaction, prepared
-// once per batch rather than parsed again for every event.
-struct Savepoint {
-  explicit Savepoint(SQLite::Database& db)
-      : begin(db, "SAVEPOINT apply_event"), release(db, "RELEASE apply_event"), rollback(db, "ROLLBACK TO apply_event") {}
-  static void run(SQLite::Statement& s) {
-    s.exec();
-    s.reset();
-  }
-  SQLite::Statement begin, release, rollback;
-};
+// Every statement the applier runs, prepared once on the writer connection
+// (clusterlite::StatementCache): batches in live traffic hold a few events,
+// so parsing SQL per batch would cost about as much as applying them.
+constexpr const char* kBegin = "BEGIN IMMEDIATE";
+constexpr const char* kCommit = "COMMIT";
+constexpr const char* kRollback = "ROLLBACK";
+constexpr const char* kSavepoint = "SAVEPOINT apply_event";
+constexpr const char* kRelease = "RELEASE apply_event";
+constexpr const char* kRollbackTo = "ROLLBACK TO apply_event";
+constexpr const char* kReject =
+    "INSERT OR REPLACE INTO _cl_rejected (topic, partition, offset, event_id, table_name, status, reason, field, "
+    "payload, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr const char* kSaveOffset =
+    "INSERT INTO _cl_offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
+    "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset";
 
-// Applies one event through its plugin; never throws.
-Status apply_one(SQLite::Database& db, Savepoint& savepoint, const PluginRegistry& registry, const LogRecord& record,
-                 DatabaseEvent& event) {
+void exec(StatementCache& statements, SQLite::Database& db, const char* sql) { statements.use(db, sql)->exec(); }
+
+// Applies one event through its plugin inside a savepoint; never throws.
+Status apply_one(SQLite::Database& db, StatementCache& statements, const PluginRegistry& registry,
+                 const LogRecord& record, DatabaseEvent& event) {
   if (auto reason = decode_event(record.value, event); !reason.empty()) return Status::Invalid("malformed event: " + reason);
   TableOperations* plugin = registry.find(event.table_name);
   if (!plugin) return Status::NotFound("no plugin serves table " + event.table_name);
-  Savepoint::run(savepoint.begin);
+  exec(statements, db, kSavepoint);
   Status status;
   try {
     status = event.operation == Operation::kDelete ? plugin->handle_delete(db, event) : plugin->handle_upsert(db, event);
@@ -90,9 +101,20 @@ Status apply_one(SQLite::Database& db, Savepoint& savepoint, const PluginRegistr
   } catch (...) {
     status = Status::Internal("plugin threw a non-standard exception");
   }
-  if (!status.ok()) Savepoint::run(savepoint.rollback);
-  Savepoint::run(savepoint.release);
+  if (!status.ok()) exec(statements, db, kRollbackTo);
+  exec(statements, db, kRelease);
   return status;
+}
+
+// The entity `event` just wrote, or nothing if the plugin cannot read it (the
+// waiting request then reads it itself).
+std::optional<std::string> read_back(SQLite::Database& db, const PluginRegistry& registry, const DatabaseEvent& event) {
+  try {
+    if (TableOperations* plugin = registry.find(event.table_name)) return plugin->get(db, std::string(event.entity_id()));
+  } catch (const std::exception& e) {
+    log::warn("applier", std::string("reading back an applied entity failed: ") + e.what());
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -103,47 +125,54 @@ std::vector<AppliedEvent> Applier::apply_batch(const std::vector<LogRecord>& rec
   out.reserve(records.size());
   std::map<int32_t, int64_t> next;
   uint64_t rejected = 0;
-  {
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    Savepoint savepoint(db);
-    SQLite::Statement reject(db,
-                             "INSERT OR REPLACE INTO _cl_rejected (topic, partition, offset, event_id, table_name, "
-                             "status, reason, field, payload, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  exec(statements_, db, kBegin);
+  try {
     DatabaseEvent event;  // reused: its JSON pool grows to the batch's size once
     for (const auto& record : records) {
-      Status status = apply_one(db, savepoint, registry_, record, event);
+      Status status = apply_one(db, statements_, registry_, record, event);
       if (!status.ok()) {
         ++rejected;
-        reject.bind(1, log_.topic());
-        reject.bind(2, record.partition);
-        reject.bind(3, static_cast<int64_t>(record.offset));
-        reject.bind(4, event.id);
-        reject.bind(5, event.table_name);
-        reject.bind(6, static_cast<int>(status.code()));
-        reject.bind(7, status.message());
-        reject.bind(8, status.field());
-        reject.bind(9, record.value.data(), static_cast<int>(record.value.size()));
+        auto reject = statements_.use(db, kReject);
+        reject->bind(1, log_.topic());
+        reject->bind(2, record.partition);
+        reject->bind(3, static_cast<int64_t>(record.offset));
+        reject->bind(4, event.id);
+        reject->bind(5, event.table_name);
+        reject->bind(6, static_cast<int>(status.code()));
+        reject->bind(7, status.message());
+        reject->bind(8, status.field());
+        reject->bind(9, record.value.data(), static_cast<int>(record.value.size()));
         // The event's own time keeps the row identical on every node.
-        reject.bind(10, event.timestamp);
-        reject.exec();
-        reject.reset();
+        reject->bind(10, event.timestamp);
+        reject->exec();
         log::warn("applier", "rejected event at " + std::to_string(record.partition) + "/" +
                                  std::to_string(record.offset) + ": " + status.message());
       }
       next[record.partition] = record.offset + 1;
-      out.push_back({event.id, record.partition, record.offset, std::move(status)});
+      std::optional<std::string> row;
+      if (status.ok() && event.operation != Operation::kDelete && listener_ && listener_->awaits(event.id))
+        row = read_back(db, registry_, event);
+      out.push_back({event.id, record.partition, record.offset, std::move(status), std::move(row)});
     }
-    SQLite::Statement save(db,
-                           "INSERT INTO _cl_offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
-                           "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset");
     for (auto& [partition, offset] : next) {
-      save.bind(1, log_.topic());
-      save.bind(2, partition);
-      save.bind(3, static_cast<int64_t>(offset));
-      save.exec();
-      save.reset();
+      auto save = statements_.use(db, kSaveOffset);
+      save->bind(1, log_.topic());
+      save->bind(2, partition);
+      save->bind(3, static_cast<int64_t>(offset));
+      save->exec();
     }
-    tx.commit();
+    exec(statements_, db, kCommit);
+  } catch (...) {
+    // Nothing of the batch stays: roll back (unless SQLite already did) and
+    // let the caller retry the batch.
+    if (!sqlite3_get_autocommit(db.getHandle())) {
+      try {
+        exec(statements_, db, kRollback);
+      } catch (const std::exception& e) {
+        log::error("applier", std::string("rollback failed: ") + e.what());
+      }
+    }
+    throw;
   }
   std::lock_guard lock(mutex_);
   for (auto& [partition, offset] : next) applied_[partition] = offset;

@@ -4,12 +4,14 @@
 // touched. A crash therefore never applies an event twice or skips one.
 #pragma once
 
+#include <clusterlite/statement_cache.h>
 #include <clusterlite/status.h>
 
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +28,10 @@ struct AppliedEvent {
   int32_t partition = 0;
   int64_t offset = 0;
   Status status;  // ok, or why the event was rejected
+  // The entity as the event left it (the plugin's get() in the applying
+  // transaction), read only for events the listener awaits; empty otherwise
+  // and after a DELETE.
+  std::optional<std::string> row;
 };
 
 // Told about each committed batch, on the applier thread; must not block.
@@ -33,6 +39,13 @@ class ApplyListener {
  public:
   virtual ~ApplyListener() = default;
   virtual void on_applied(std::vector<AppliedEvent> batch, const std::map<int32_t, int64_t>& next_offsets) = 0;
+  // Whether a request waits for event `event_id`: the applier then reads the
+  // entity back while its pages are in the writer's cache, which is cheaper
+  // than a read transaction on another connection after the commit.
+  virtual bool awaits(const std::string& event_id) const {
+    (void)event_id;
+    return false;
+  }
 };
 
 struct ApplierStats {
@@ -75,6 +88,7 @@ class Applier {
   int max_batch_;
   ApplyListener* listener_;
   Metrics* metrics_;
+  StatementCache statements_;  // on the writer connection; used by the applier thread only
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   mutable std::mutex mutex_;

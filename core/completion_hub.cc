@@ -1,8 +1,14 @@
 #include "completion_hub.h"
 
+#include "thread_name.h"
+
 namespace clusterlite {
 
-CompletionHub::CompletionHub() : thread_([this] { run(); }) {}
+CompletionHub::CompletionHub()
+    : thread_([this] {
+        name_this_thread("cl-completions");
+        run();
+      }) {}
 
 CompletionHub::~CompletionHub() { shutdown(); }
 
@@ -61,6 +67,11 @@ void CompletionHub::on_applied(std::vector<AppliedEvent> batch, const std::map<i
   wake_.notify_one();
 }
 
+bool CompletionHub::awaits(const std::string& event_id) const {
+  std::lock_guard lock(mutex_);
+  return writes_.count(event_id) > 0;
+}
+
 void CompletionHub::set_applied(const std::map<int32_t, int64_t>& next_offsets) {
   std::lock_guard lock(mutex_);
   applied_ = next_offsets;
@@ -105,7 +116,8 @@ void CompletionHub::run() {
       for (auto& applied : batch) {
         auto it = writes_.find(applied.event_id);
         if (it == writes_.end()) continue;
-        WriteOutcome outcome{true, std::move(applied.status), applied.partition, applied.offset};
+        WriteOutcome outcome{true, std::move(applied.status), applied.partition, applied.offset,
+                             std::move(applied.row)};
         ready_.push_back([done = std::move(it->second.done), outcome = std::move(outcome)] { done(outcome); });
         writes_.erase(it);
       }

@@ -30,6 +30,7 @@ struct WriteOutcome {
   Status status;         // the apply verdict when applied
   int32_t partition = -1;
   int64_t offset = -1;
+  std::optional<std::string> row;  // the entity as applied, when the applier read it back
 };
 
 class CompletionHub : public ApplyListener {
@@ -52,6 +53,7 @@ class CompletionHub : public ApplyListener {
   // ApplyListener, called by the applier thread (and, in shared mode, by the
   // SharedProgressWatcher). Applied offsets only move forward.
   void on_applied(std::vector<AppliedEvent> batch, const std::map<int32_t, int64_t>& next_offsets) override;
+  bool awaits(const std::string& event_id) const override;
 
   struct ArmedWrite {
     std::string event_id;

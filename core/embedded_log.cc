@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "thread_name.h"
 
 namespace clusterlite {
 
@@ -14,7 +15,10 @@ EmbeddedLog::EmbeddedLog(const std::string& db_path, int busy_timeout_ms) {
   SQLite::Statement q(*write_db_, "SELECT COALESCE(MAX(offset) + 1, 0) FROM _cl_log");
   q.executeStep();
   end_ = q.getColumn(0).getInt64();
-  writer_ = std::thread([this] { writer_loop(); });
+  writer_ = std::thread([this] {
+    name_this_thread("cl-log-writer");
+    writer_loop();
+  });
 }
 
 EmbeddedLog::~EmbeddedLog() { close(); }

@@ -725,12 +725,16 @@ class Router {
                           o.status.field());
       }
       if (kind == WriteKind::kDelete) return r->send(204, {}, "application/json");
-      std::optional<std::string> row;
-      try {
-        auto reader = store.read();
-        row = plugin->get(reader.db(), entity_id);
-      } catch (const std::exception& e) {
-        log::error("http", std::string("read after write failed: ") + e.what());
+      // Usually the applier read the entity back already; in shared mode
+      // another node applied it, so read it here.
+      std::optional<std::string> row = o.row;
+      if (!row) {
+        try {
+          auto reader = store.read();
+          row = plugin->get(reader.db(), entity_id);
+        } catch (const std::exception& e) {
+          log::error("http", std::string("read after write failed: ") + e.what());
+        }
       }
       if (!row) return r->problem(500, "the entity was applied but cannot be read back");
       if (kind == WriteKind::kCreate) r->add_header("Location", "/" + table + "/" + url_encode(entity_id));

@@ -5,6 +5,7 @@
 
 #include "kafka_admin.h"
 #include "log.h"
+#include "thread_name.h"
 
 namespace clusterlite {
 namespace {
@@ -158,8 +159,14 @@ KafkaLog::KafkaLog(const Config& config)
   consumer_.reset(RdKafka::KafkaConsumer::create(cconf.get(), errstr));
   if (!consumer_) throw std::runtime_error("cannot create the Kafka consumer: " + errstr);
 
-  producer_thread_ = std::thread([this] { producer_loop(); });
-  probe_thread_ = std::thread([this] { probe_loop(); });
+  producer_thread_ = std::thread([this] {
+    name_this_thread("cl-kafka-acks");
+    producer_loop();
+  });
+  probe_thread_ = std::thread([this] {
+    name_this_thread("cl-kafka-probe");
+    probe_loop();
+  });
   log::info("kafka", "connected to " + brokers_ + ", topic " + topic_ + " (" + std::to_string(partitions_) +
                          " partitions, " + (shared_ ? "group " + config.kafka.group_id : "every partition") + ")");
 }

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "thread_name.h"
 
 namespace clusterlite {
 namespace {
@@ -26,7 +27,10 @@ Status rejected_status(int code, std::string reason, std::string field) {
 SharedProgressWatcher::SharedProgressWatcher(const std::string& db_path, int busy_timeout_ms, std::string topic,
                                              CompletionHub& hub)
     : db_(open_connection(db_path, true, busy_timeout_ms)), topic_(std::move(topic)), hub_(hub) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("cl-shared-watch");
+    run();
+  });
 }
 
 SharedProgressWatcher::~SharedProgressWatcher() { stop(); }

@@ -9,12 +9,18 @@
 #include <thread>
 #include <vector>
 
+#include "thread_name.h"
+
 namespace clusterlite {
 
 class WorkQueue {
  public:
   explicit WorkQueue(int threads) {
-    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { run(); });
+    for (int i = 0; i < threads; ++i)
+      workers_.emplace_back([this] {
+        name_this_thread("cl-blocking");
+        run();
+      });
   }
   ~WorkQueue() { stop(); }
 
