@@ -12,9 +12,13 @@ with no ClusterLite code in the way.
     once with `Connection: keep-alive`;
   - nginx serving a small static file, the same wrk load, with
     `worker_processes 1` and with `worker_processes auto`;
-  - SQLite doing the applier's writes (bench/limits/limit_sqlite.cc: the users
-    plugin's statements for a new user plus the offset upsert, WAL,
-    synchronous=NORMAL) with 1, 100 and 1,000 events per transaction.
+  - SQLite doing the applier's writes (bench/limits/limit_sqlite.cc): the
+    node's writer pragmas (WAL, synchronous=NORMAL, wal_autocheckpoint=10000,
+    a 64 MiB page cache), the users table WITHOUT ROWID, and per transaction
+    BEGIN IMMEDIATE, per event SAVEPOINT + the users plugin's one INSERT +
+    RELEASE, one _cl_offsets upsert, COMMIT; with time-ordered UUIDv7 ids at 1,
+    100 and 1,000 events per transaction, and with random UUIDv4 ids at 1,000
+    events per transaction to show what random keys cost.
 
 Use it from another harness:
 
@@ -54,7 +58,8 @@ WRK_THREADS = 2
 HTTP_TOOL = "clusterlite-limit-http"
 SQLITE_TOOL = "clusterlite-limit-sqlite"
 BODY = b'{"status":"ok"}'
-SQLITE_BATCHES = (1, 100, 1000)
+SQLITE_BATCHES = (1, 100, 1000)  # events per transaction, UUIDv7 ids
+SQLITE_RANDOM_IDS_BATCH = 1000  # the measure with random UUIDv4 ids
 
 Log = Callable[[str], None]
 
@@ -315,19 +320,13 @@ def measure_nginx(duration: int, log: Log, work: Path, used: set[int]) -> list[t
     return rows
 
 
-def measure_sqlite(build_dir: Path, duration: int, log: Log, work: Path,
-                   cache_size: int | None = None) -> list[tuple[str, str]]:
-    exe = tool(build_dir, SQLITE_TOOL)
-    db = work / "limits.db"
-    out = work / "limit-sqlite.log"
-    cmd = [str(exe), str(db), "--seconds", str(duration), "--batch-sizes", ",".join(map(str, SQLITE_BATCHES)),
-           "--remove-after"]
-    if cache_size is not None:
-        cmd += ["--cache-size", str(cache_size)]
-    log(f"SQLite applier writes, {duration} s each at {', '.join(map(str, SQLITE_BATCHES))} events per "
-        f"transaction ({db.parent})")
+def run_sqlite_tool(exe: Path, db: Path, duration: int, batches: tuple[int, ...], extra: list[str],
+                    log: Log, out: Path) -> dict[int, dict[str, str]]:
+    """Runs the SQLite tool once; returns its RESULT fields by batch size."""
+    cmd = [str(exe), str(db), "--seconds", str(duration), "--batch-sizes", ",".join(map(str, batches)),
+           "--remove-after", *extra]
     proc = start(cmd, out)
-    bound = len(SQLITE_BATCHES) * (duration + 60)
+    bound = len(batches) * (duration + 60)
     try:
         proc.wait(timeout=bound)
     except subprocess.TimeoutExpired:
@@ -343,16 +342,34 @@ def measure_sqlite(build_dir: Path, duration: int, log: Log, work: Path,
         if line.startswith("RESULT "):
             fields = dict(kv.split("=", 1) for kv in line.split()[1:])
             results[int(fields["batch"])] = fields
-    rows = []
-    for batch in SQLITE_BATCHES:
+    for batch in batches:
         if batch not in results:
             raise LimitsError(f"{SQLITE_TOOL} printed no result for {batch} per transaction: {tail(out)}")
-        r = results[batch]
-        if batch == 1:
-            rows.append(("SQLite, 1 event per transaction (users plugin upsert of a new user + offset row, WAL, synchronous=NORMAL)",
-                         rate(float(r["rate"]), "transactions/s")))
-        else:
-            rows.append((f"SQLite, {batch:,} events per transaction", rate(float(r["rate"]), "events/s")))
+    return results
+
+
+def sqlite_label(batch: int, ids: str) -> str:
+    per = "1 event" if batch == 1 else f"{batch:,} events"
+    return f"SQLite, the applier's statements, {per} per transaction ({ids} ids)"
+
+
+def measure_sqlite(build_dir: Path, duration: int, log: Log, work: Path,
+                   cache_size: int | None = None) -> list[tuple[str, str]]:
+    exe = tool(build_dir, SQLITE_TOOL)
+    extra = ["--cache-size", str(cache_size)] if cache_size is not None else []
+    log(f"SQLite applier writes (node's writer pragmas; per event SAVEPOINT + users INSERT + RELEASE, "
+        f"offset upsert per transaction), {duration} s each at {', '.join(map(str, SQLITE_BATCHES))} events per "
+        f"transaction with UUIDv7 ids, then at {SQLITE_RANDOM_IDS_BATCH} with random UUIDv4 ids ({work})")
+    ordered = run_sqlite_tool(exe, work / "limits.db", duration, SQLITE_BATCHES, extra, log,
+                              work / "limit-sqlite.log")
+    random_ids = run_sqlite_tool(exe, work / "limits-random-ids.db", duration, (SQLITE_RANDOM_IDS_BATCH,),
+                                 extra + ["--random-ids"], log, work / "limit-sqlite-random-ids.log")
+    rows = []
+    for batch in SQLITE_BATCHES:
+        unit = "transactions/s" if batch == 1 else "events/s"
+        rows.append((sqlite_label(batch, "UUIDv7"), rate(float(ordered[batch]["rate"]), unit)))
+    rows.append((sqlite_label(SQLITE_RANDOM_IDS_BATCH, "random UUIDv4"),
+                 rate(float(random_ids[SQLITE_RANDOM_IDS_BATCH]["rate"]), "events/s")))
     return rows
 
 
@@ -363,9 +380,9 @@ def measure_limits(build_dir: Path, duration: int, log: Log, work_dir: Path | No
     `duration` is the seconds of each wrk run and of each SQLite measure.
     Temporary files go into a new folder under `work_dir` (default: the
     system's temporary folder), removed at the end. `sqlite_cache_size` is
-    PRAGMA cache_size for the SQLite measures (default: SQLite's, as
-    core/store.cc). Raises LimitsError when a
-    tool is missing or a measure fails; nothing it started keeps running.
+    PRAGMA cache_size for the SQLite measures (default: the node writer's,
+    -65536 = 64 MiB). Raises LimitsError when a tool is missing or a measure
+    fails; nothing it started keeps running.
     """
     build_dir = Path(build_dir)
     if duration < 1:
@@ -401,7 +418,8 @@ def main() -> int:
     ap.add_argument("--work-dir", type=Path, default=None,
                     help="where the temporary folder (SQLite file, nginx config) goes (default: system temp)")
     ap.add_argument("--sqlite-cache-size", type=int, default=None,
-                    help="PRAGMA cache_size for the SQLite measures (pages, or KiB if negative; default: SQLite's)")
+                    help="PRAGMA cache_size for the SQLite measures (pages, or KiB if negative; "
+                         "default: the node writer's, -65536)")
     args = ap.parse_args()
 
     def log(msg: str) -> None:

@@ -1,30 +1,36 @@
 // clusterlite-limit-sqlite: how fast SQLite on this machine can do the writes
 // a ClusterLite applier does, with no ClusterLite code in the way.
 //
-// Opens a fresh database file with the node's connection settings
-// (core/store.cc: journal_mode=WAL, synchronous=NORMAL, foreign_keys=ON), the
-// users table of plugins/users and the node's _cl_offsets table. Each event is
-// what the users plugin does for an INSERT event (UsersTable::handle_upsert:
-// id lookup, email-in-use lookup, INSERT of a new row) plus the applier's
-// offset upsert (INSERT ... ON CONFLICT DO UPDATE on _cl_offsets). Statements
-// are prepared once; every transaction is BEGIN IMMEDIATE ... COMMIT like the
-// applier's. For each batch size B it measures events per second with B events
-// per transaction, on fresh tables.
+// Opens a fresh database file with the settings of the node's writer
+// connection (core/store.cc: journal_mode=WAL, synchronous=NORMAL,
+// wal_autocheckpoint=10000, cache_size=-65536 — the default 64 MiB of
+// database.cache_mb — and foreign_keys=ON), then creates the users table of
+// plugins/users (WITHOUT ROWID, email COLLATE NOCASE UNIQUE) and the node's
+// _cl_offsets table. A transaction is what Applier::apply_batch does with B
+// users INSERT events: BEGIN IMMEDIATE; per event SAVEPOINT apply_event, the
+// users plugin's one INSERT (UsersTable::handle_upsert: no lookups, a
+// conflict would be the constraint error), RELEASE apply_event; then the
+// offset upsert on _cl_offsets once; COMMIT. Every statement is prepared once
+// and reset with its bindings cleared after each use, as StatementCache does.
+// Ids are UUIDv7 made like the plugin's new_uuid_v7() (48 bits of Unix
+// milliseconds, then random bits: time-ordered keys); --random-ids uses
+// random UUIDv4 ids instead, to show what random keys cost. Emails are unique
+// per event. For each batch size B it measures events per second with B
+// events per transaction, on freshly created tables.
 //
 //   clusterlite-limit-sqlite DB_PATH [--seconds S | --events N]
-//       [--batch-sizes 1,100,1000] [--offsets event|transaction] [--savepoint]
-//       [--cache-size N] [--remove-after]
+//       [--batch-sizes 1,100,1000] [--random-ids] [--cache-size N]
+//       [--remove-after]
 //
-// --offsets transaction writes the offset row once per transaction (as the
-// applier does per batch) instead of once per event; --savepoint wraps each
-// event in SAVEPOINT/RELEASE as the applier does; --cache-size sets
-// PRAGMA cache_size (pages, or KiB when negative) for a node that sets it too.
-// Prints one line per measure:
+// --cache-size sets PRAGMA cache_size (pages, or KiB when negative) instead
+// of the node's default -65536; --remove-after deletes the database files at
+// the end. Prints one line per measure:
 //   RESULT measure=single_txn batch=1 events=.. transactions=.. seconds=.. rate=.. txn_rate=..
 // (measure=batch_<B> for B > 1; rate is events per second).
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <cstdio>
@@ -41,11 +47,21 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The node's writer connection (core/store.cc, core/config.h).
+constexpr int kWalCheckpointPages = 10000;
+constexpr long kDefaultCacheSize = -64L * 1024;  // database.cache_mb = 64, in KiB
+
 [[noreturn]] void usage(const std::string& msg) {
   if (!msg.empty()) std::cerr << "clusterlite-limit-sqlite: " << msg << "\n";
   std::cerr << "usage: clusterlite-limit-sqlite DB_PATH [--seconds S | --events N] [--batch-sizes 1,100,1000]\n"
-               "                                [--offsets event|transaction] [--savepoint] [--cache-size N]\n"
-               "                                [--remove-after]\n";
+               "                                [--random-ids] [--cache-size N] [--remove-after]\n"
+               "  DB_PATH         a new file (it must not exist)\n"
+               "  --seconds S     seconds per measure (default 3)\n"
+               "  --events N      N events per measure instead of a fixed time\n"
+               "  --batch-sizes   events per transaction, one measure each (default 1,100,1000)\n"
+               "  --random-ids    random UUIDv4 ids instead of the users plugin's time-ordered UUIDv7\n"
+               "  --cache-size N  PRAGMA cache_size, pages or KiB if negative (default -65536, the node's)\n"
+               "  --remove-after  delete the database files at the end\n";
   std::exit(2);
 }
 
@@ -57,11 +73,7 @@ long number(const std::string& s, long lo, long hi, const std::string& what) {
   return v;
 }
 
-// A random UUID v4, like the ids the users plugin creates (random keys spread
-// the inserts over the primary-key B-tree as in production).
-std::string uuid_v4(std::mt19937_64& rng) {
-  uint64_t hi = (rng() & 0xFFFFFFFFFFFF0FFFULL) | 0x4000ULL;
-  uint64_t lo = (rng() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+std::string uuid_text(uint64_t hi, uint64_t lo) {
   char buf[37];
   std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
                 static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
@@ -69,15 +81,33 @@ std::string uuid_v4(std::mt19937_64& rng) {
   return buf;
 }
 
+// As plugins/users new_uuid_v7(): 48 bits of Unix time in milliseconds, the
+// version, 12 random bits, the variant, 62 random bits.
+std::string uuid_v7(std::mt19937_64& rng) {
+  auto ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  uint64_t hi = (ms << 16) | 0x7000ULL | (rng() & 0x0FFFULL);
+  uint64_t lo = (rng() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+  return uuid_text(hi, lo);
+}
+
+// A random UUIDv4: keys spread over the whole primary-key B-tree.
+std::string uuid_v4(std::mt19937_64& rng) {
+  uint64_t hi = (rng() & 0xFFFFFFFFFFFF0FFFULL) | 0x4000ULL;
+  uint64_t lo = (rng() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+  return uuid_text(hi, lo);
+}
+
+// An event timestamp as core/timeutil.cc writes it: "2026-11-27T05:23:00.123456Z".
 std::string now_rfc3339() {
   auto now = std::chrono::system_clock::now();
   auto t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ms));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us));
   return buf;
 }
 
@@ -86,10 +116,9 @@ struct Options {
   double seconds = 3;
   long events = 0;  // > 0: a fixed number of events per measure instead of a fixed time
   std::vector<long> batches{1, 100, 1000};
-  bool offset_per_event = true;
-  bool savepoint = false;
+  bool random_ids = false;
+  long cache_size = kDefaultCacheSize;
   bool remove_after = false;
-  std::string cache_size;  // empty: SQLite's default
 };
 
 // Drops and recreates the tables so every measure starts from empty ones.
@@ -104,7 +133,7 @@ void fresh_tables(SQLite::Database& db) {
       email TEXT NOT NULL COLLATE NOCASE UNIQUE,
       created_at TEXT NOT NULL,
       updated_at TEXT NOT NULL
-    )
+    ) WITHOUT ROWID
   )sql");
   // core/store.cc
   db.exec(R"sql(
@@ -124,74 +153,75 @@ struct Result {
   double seconds = 0;
 };
 
+// After a use, as StatementCache::Use does.
+void done(SQLite::Statement& s) {
+  s.reset();
+  s.clearBindings();
+}
+
+void run(SQLite::Statement& s) {
+  s.exec();
+  done(s);
+}
+
 Result measure(SQLite::Database& db, const Options& o, long batch, uint64_t run_id) {
   fresh_tables(db);
-  // The statements of UsersTable::handle_upsert and Applier::apply_batch.
-  SQLite::Statement exists(db, "SELECT 1 FROM users WHERE id = ?");
-  SQLite::Statement email_taken(db, "SELECT 1 FROM users WHERE email = ? AND id <> ?");
-  SQLite::Statement insert(db, "INSERT INTO users (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)");
-  SQLite::Statement save(db,
-                         "INSERT INTO _cl_offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
-                         "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset");
+  // The statements of Applier::apply_batch and UsersTable::handle_upsert.
   SQLite::Statement begin(db, "BEGIN IMMEDIATE");
-  SQLite::Statement commit(db, "COMMIT");
-  SQLite::Statement sp(db, "SAVEPOINT apply_event");
+  SQLite::Statement savepoint(db, "SAVEPOINT apply_event");
+  SQLite::Statement insert(db, "INSERT INTO users (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)");
   SQLite::Statement release(db, "RELEASE apply_event");
+  SQLite::Statement save_offset(db,
+                                "INSERT INTO _cl_offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
+                                "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset");
+  SQLite::Statement commit(db, "COMMIT");
   const std::string topic = "db_events";
+  const std::string run_tag = std::to_string(run_id % 100000);
   std::mt19937_64 rng{run_id ^ static_cast<uint64_t>(batch)};
-
-  auto run = [](SQLite::Statement& s) {
-    s.exec();
-    s.reset();
-  };
-  auto write_offset = [&](long offset) {
-    save.bind(1, topic);
-    save.bind(2, 0);
-    save.bind(3, static_cast<int64_t>(offset + 1));
-    run(save);
-  };
 
   Result r;
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   auto started = Clock::now();
   while (o.events > 0 ? r.events < o.events : Clock::now() < deadline) {
     long n = o.events > 0 ? std::min(batch, o.events - r.events) : batch;
-    std::string ts = now_rfc3339();
+    std::string ts = now_rfc3339();  // the events' timestamp (set by their producer, not the applier)
     run(begin);
     for (long i = 0; i < n; ++i) {
       long offset = r.events + i;
-      std::string id = uuid_v4(rng);
-      std::string email = "user" + std::to_string(offset) + "." + std::to_string(run_id % 100000) + "@example.com";
+      // What an INSERT event carries: a new user's id, name and email.
+      std::string id = o.random_ids ? uuid_v4(rng) : uuid_v7(rng);
       std::string name = "User " + std::to_string(offset);
-      if (o.savepoint) run(sp);
-      exists.bind(1, id);
-      if (exists.executeStep()) throw std::runtime_error("id exists: " + id);
-      exists.reset();
-      email_taken.bind(1, email);
-      email_taken.bind(2, id);
-      if (email_taken.executeStep()) throw std::runtime_error("email in use: " + email);
-      email_taken.reset();
-      insert.bind(1, id);
-      insert.bind(2, name);
-      insert.bind(3, email);
-      insert.bind(4, ts);
-      insert.bind(5, ts);
-      run(insert);
-      if (o.savepoint) run(release);
-      if (o.offset_per_event) write_offset(offset);
+      std::string email = "user" + std::to_string(offset) + "." + run_tag + "@example.com";
+      run(savepoint);
+      insert.bindNoCopy(1, id);
+      insert.bindNoCopy(2, name);
+      insert.bindNoCopy(3, email);
+      insert.bindNoCopy(4, ts);
+      insert.bindNoCopy(5, ts);
+      int rc = insert.tryExecuteStep();
+      if (rc != SQLITE_DONE)
+        throw std::runtime_error("INSERT of " + id + " failed: " + insert.getErrorMsg());
+      done(insert);
+      run(release);
     }
-    if (!o.offset_per_event) write_offset(r.events + n - 1);
+    // Once per transaction, as the applier does per batch and partition.
+    save_offset.bind(1, topic);
+    save_offset.bind(2, 0);
+    save_offset.bind(3, static_cast<int64_t>(r.events + n));
+    run(save_offset);
     run(commit);
     r.events += n;
     r.transactions += 1;
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
 
-  SQLite::Statement count(db, "SELECT count(*) FROM users");
-  count.executeStep();
-  if (count.getColumn(0).getInt64() != r.events)
-    throw std::runtime_error("users table has " + std::to_string(count.getColumn(0).getInt64()) + " rows, expected " +
-                             std::to_string(r.events));
+  long long rows = db.execAndGet("SELECT count(*) FROM users").getInt64();
+  if (rows != r.events)
+    throw std::runtime_error("users table has " + std::to_string(rows) + " rows, expected " + std::to_string(r.events));
+  long long next = db.execAndGet("SELECT next_offset FROM _cl_offsets WHERE topic = 'db_events' AND partition = 0")
+                       .getInt64();
+  if (next != r.events)
+    throw std::runtime_error("_cl_offsets holds " + std::to_string(next) + ", expected " + std::to_string(r.events));
   return r;
 }
 
@@ -220,15 +250,10 @@ int main(int argc, char** argv) {
       std::string item;
       while (std::getline(ss, item, ',')) o.batches.push_back(number(item, 1, 1000000, "a batch size"));
       if (o.batches.empty()) usage("--batch-sizes needs at least one size");
-    } else if (a == "--offsets") {
-      std::string v = value();
-      if (v == "event") o.offset_per_event = true;
-      else if (v == "transaction") o.offset_per_event = false;
-      else usage("--offsets must be event or transaction");
-    } else if (a == "--savepoint") {
-      o.savepoint = true;
+    } else if (a == "--random-ids") {
+      o.random_ids = true;
     } else if (a == "--cache-size") {
-      o.cache_size = std::to_string(number(value(), -(1L << 30), 1L << 30, "--cache-size"));
+      o.cache_size = number(value(), -(1L << 30), 1L << 30, "--cache-size");
     } else if (a == "--remove-after") {
       o.remove_after = true;
     } else if (a == "-h" || a == "--help") {
@@ -254,12 +279,18 @@ int main(int argc, char** argv) {
     SQLite::Database db(o.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, 5000);
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=NORMAL");
+    db.exec("PRAGMA wal_autocheckpoint=" + std::to_string(kWalCheckpointPages));
+    db.exec("PRAGMA cache_size=" + std::to_string(o.cache_size));
     db.exec("PRAGMA foreign_keys=ON");
-    if (!o.cache_size.empty()) db.exec("PRAGMA cache_size=" + o.cache_size);
+    std::string journal = db.execAndGet("PRAGMA journal_mode").getString();
+    int synchronous = db.execAndGet("PRAGMA synchronous").getInt();
+    int checkpoint = db.execAndGet("PRAGMA wal_autocheckpoint").getInt();
     long cache_size = db.execAndGet("PRAGMA cache_size").getInt();
     uint64_t run_id = std::random_device{}();
-    std::printf("INFO sqlite=%s path=%s offsets=%s savepoint=%s cache_size=%ld\n", SQLite::VERSION, o.path.c_str(),
-                o.offset_per_event ? "event" : "transaction", o.savepoint ? "on" : "off", cache_size);
+    std::printf("INFO sqlite=%s path=%s journal_mode=%s synchronous=%d wal_autocheckpoint=%d cache_size=%ld "
+                "ids=%s per_event=savepoint+insert+release offsets=per_transaction\n",
+                SQLite::VERSION, o.path.c_str(), journal.c_str(), synchronous, checkpoint, cache_size,
+                o.random_ids ? "uuidv4" : "uuidv7");
     std::fflush(stdout);
     for (long batch : o.batches) {
       Result r = measure(db, o, batch, run_id);
