@@ -762,8 +762,12 @@ constexpr size_t kMaxHeaderBytes = 32 * 1024;
 size_t header_bytes(const Http::Request& req) {
   size_t total = 0;
   for (const auto& [name, raw] : req.headers().rawList()) total += name.size() + raw.value().size() + 4;
+  // Typed headers keep no raw text: write each out again to measure it, into
+  // one reused stream per thread (a stream per header costs more than the check).
+  thread_local std::ostringstream os;
   for (const auto& h : req.headers().list()) {
-    std::ostringstream os;
+    os.str(std::string());
+    os.clear();
     h->write(os);
     total += std::strlen(h->name()) + static_cast<size_t>(os.tellp()) + 4;
   }
