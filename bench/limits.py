@@ -14,7 +14,7 @@ with no ClusterLite code in the way.
     `worker_processes 1` and with `worker_processes auto`;
   - SQLite doing the applier's writes (bench/limits/limit_sqlite.cc): the
     node's writer pragmas (WAL, synchronous=NORMAL, wal_autocheckpoint=10000,
-    a 64 MiB page cache), the users table WITHOUT ROWID, and per transaction
+    a 16 MiB page cache), the users table WITHOUT ROWID, and per transaction
     BEGIN IMMEDIATE, per event SAVEPOINT + the users plugin's one INSERT +
     RELEASE, one _cl_offsets upsert, COMMIT; with time-ordered UUIDv7 ids at 1,
     100 and 1,000 events per transaction, and with random UUIDv4 ids at 1,000
@@ -381,7 +381,7 @@ def measure_limits(build_dir: Path, duration: int, log: Log, work_dir: Path | No
     Temporary files go into a new folder under `work_dir` (default: the
     system's temporary folder), removed at the end. `sqlite_cache_size` is
     PRAGMA cache_size for the SQLite measures (default: the node writer's,
-    -65536 = 64 MiB). Raises LimitsError when a tool is missing or a measure
+    -16384 = 16 MiB). Raises LimitsError when a tool is missing or a measure
     fails; nothing it started keeps running.
     """
     build_dir = Path(build_dir)
@@ -419,7 +419,7 @@ def main() -> int:
                     help="where the temporary folder (SQLite file, nginx config) goes (default: system temp)")
     ap.add_argument("--sqlite-cache-size", type=int, default=None,
                     help="PRAGMA cache_size for the SQLite measures (pages, or KiB if negative; "
-                         "default: the node writer's, -65536)")
+                         "default: the node writer's, -16384)")
     args = ap.parse_args()
 
     def log(msg: str) -> None:

@@ -127,7 +127,7 @@ void CompletionHub::run() {
     for (auto it = writes_.begin(); it != writes_.end();) {
       auto& w = it->second;
       if (stopping_ || (w.deadline && *w.deadline <= now)) {
-        WriteOutcome outcome{false, Status::Ok(), w.partition, w.offset};
+        WriteOutcome outcome{false, Status::Ok(), w.partition, w.offset, std::nullopt};
         ready_.push_back([done = std::move(w.done), outcome] { done(outcome); });
         it = writes_.erase(it);
         continue;

@@ -51,7 +51,7 @@ struct Config {
     std::string path = "clusterlite.db";
     int busy_timeout_ms = 5000;
     int read_connections = 4;
-    int cache_mb = 64;  // the writer connection's page cache; filled as it is used
+    int cache_mb = 16;  // the writer connection's page cache; filled as it is used
   } database;
 
   struct Kafka {

@@ -84,7 +84,7 @@ void SharedProgressWatcher::scan() {
         status = rejected_status(verdict.getColumn(0).getInt(), verdict.getColumn(1).getString(),
                                  verdict.getColumn(2).getString());
       verdict.reset();
-      covered.push_back({w.event_id, w.partition, w.offset, std::move(status)});
+      covered.push_back({w.event_id, w.partition, w.offset, std::move(status), std::nullopt});
     }
   }
   hub_.on_applied(std::move(covered), offsets);

@@ -3,7 +3,7 @@
 //
 // Opens a fresh database file with the settings of the node's writer
 // connection (core/store.cc: journal_mode=WAL, synchronous=NORMAL,
-// wal_autocheckpoint=10000, cache_size=-65536 — the default 64 MiB of
+// wal_autocheckpoint=10000, cache_size=-16384 — the default 16 MiB of
 // database.cache_mb — and foreign_keys=ON), then creates the users table of
 // plugins/users (WITHOUT ROWID, email COLLATE NOCASE UNIQUE) and the node's
 // _cl_offsets table. A transaction is what Applier::apply_batch does with B
@@ -23,7 +23,7 @@
 //       [--remove-after]
 //
 // --cache-size sets PRAGMA cache_size (pages, or KiB when negative) instead
-// of the node's default -65536; --remove-after deletes the database files at
+// of the node's default -16384; --remove-after deletes the database files at
 // the end. Prints one line per measure:
 //   RESULT measure=single_txn batch=1 events=.. transactions=.. seconds=.. rate=.. txn_rate=..
 // (measure=batch_<B> for B > 1; rate is events per second).
@@ -49,7 +49,7 @@ using Clock = std::chrono::steady_clock;
 
 // The node's writer connection (core/store.cc, core/config.h).
 constexpr int kWalCheckpointPages = 10000;
-constexpr long kDefaultCacheSize = -64L * 1024;  // database.cache_mb = 64, in KiB
+constexpr long kDefaultCacheSize = -16L * 1024;  // database.cache_mb = 16, in KiB
 
 [[noreturn]] void usage(const std::string& msg) {
   if (!msg.empty()) std::cerr << "clusterlite-limit-sqlite: " << msg << "\n";
@@ -60,7 +60,7 @@ constexpr long kDefaultCacheSize = -64L * 1024;  // database.cache_mb = 64, in K
                "  --events N      N events per measure instead of a fixed time\n"
                "  --batch-sizes   events per transaction, one measure each (default 1,100,1000)\n"
                "  --random-ids    random UUIDv4 ids instead of the users plugin's time-ordered UUIDv7\n"
-               "  --cache-size N  PRAGMA cache_size, pages or KiB if negative (default -65536, the node's)\n"
+               "  --cache-size N  PRAGMA cache_size, pages or KiB if negative (default -16384, the node's)\n"
                "  --remove-after  delete the database files at the end\n";
   std::exit(2);
 }
