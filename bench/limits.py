@@ -15,8 +15,8 @@ with no ClusterLite code in the way.
   - SQLite doing the applier's writes (bench/limits/limit_sqlite.cc): the
     node's writer pragmas (WAL, synchronous=NORMAL, wal_autocheckpoint=10000,
     a 16 MiB page cache), the users table WITHOUT ROWID, and per transaction
-    BEGIN IMMEDIATE, per event SAVEPOINT + the users plugin's one INSERT +
-    RELEASE, one _cl_offsets upsert, COMMIT; with time-ordered UUIDv7 ids at 1,
+    BEGIN IMMEDIATE, per event the users plugin's one INSERT, one
+    _cl_offsets upsert, COMMIT (a batch in which every event applies); with time-ordered UUIDv7 ids at 1,
     100 and 1,000 events per transaction, and with random UUIDv4 ids at 1,000
     events per transaction to show what random keys cost.
 
@@ -357,7 +357,7 @@ def measure_sqlite(build_dir: Path, duration: int, log: Log, work: Path,
                    cache_size: int | None = None) -> list[tuple[str, str]]:
     exe = tool(build_dir, SQLITE_TOOL)
     extra = ["--cache-size", str(cache_size)] if cache_size is not None else []
-    log(f"SQLite applier writes (node's writer pragmas; per event SAVEPOINT + users INSERT + RELEASE, "
+    log(f"SQLite applier writes (node's writer pragmas; per event the users INSERT, "
         f"offset upsert per transaction), {duration} s each at {', '.join(map(str, SQLITE_BATCHES))} events per "
         f"transaction with UUIDv7 ids, then at {SQLITE_RANDOM_IDS_BATCH} with random UUIDv4 ids ({work})")
     ordered = run_sqlite_tool(exe, work / "limits.db", duration, SQLITE_BATCHES, extra, log,

@@ -86,13 +86,17 @@ constexpr const char* kSaveOffset =
 
 void exec(StatementCache& statements, SQLite::Database& db, const char* sql) { statements.use(db, sql)->exec(); }
 
-// Applies one event through its plugin inside a savepoint; never throws.
+// Applies one event through its plugin; never throws. With `fenced`, the
+// event runs inside a savepoint, so a refused event leaves nothing behind.
+// `ran_plugin` says whether the plugin ran (and may have written) at all.
 Status apply_one(SQLite::Database& db, StatementCache& statements, const PluginRegistry& registry,
-                 const LogRecord& record, DatabaseEvent& event) {
+                 const LogRecord& record, DatabaseEvent& event, bool fenced, bool& ran_plugin) {
+  ran_plugin = false;
   if (auto reason = decode_event(record.value, event); !reason.empty()) return Status::Invalid("malformed event: " + reason);
   TableOperations* plugin = registry.find(event.table_name);
   if (!plugin) return Status::NotFound("no plugin serves table " + event.table_name);
-  exec(statements, db, kSavepoint);
+  if (fenced) exec(statements, db, kSavepoint);
+  ran_plugin = true;
   Status status;
   try {
     status = event.operation == Operation::kDelete ? plugin->handle_delete(db, event) : plugin->handle_upsert(db, event);
@@ -101,8 +105,10 @@ Status apply_one(SQLite::Database& db, StatementCache& statements, const PluginR
   } catch (...) {
     status = Status::Internal("plugin threw a non-standard exception");
   }
-  if (!status.ok()) exec(statements, db, kRollbackTo);
-  exec(statements, db, kRelease);
+  if (fenced) {
+    if (!status.ok()) exec(statements, db, kRollbackTo);
+    exec(statements, db, kRelease);
+  }
   return status;
 }
 
@@ -120,16 +126,44 @@ std::optional<std::string> read_back(SQLite::Database& db, const PluginRegistry&
 }  // namespace
 
 std::vector<AppliedEvent> Applier::apply_batch(const std::vector<LogRecord>& records) {
+  // Most batches have no refused event: they run without a savepoint per
+  // event, which would cost two more statements each. When the plugin refuses
+  // one, whatever it wrote before refusing may be in the transaction, so the
+  // batch is rolled back and applied again with every event in its own
+  // savepoint. Plugins are deterministic, so the second pass decides the same.
+  if (auto out = try_batch(records, /*fenced=*/false)) return std::move(*out);
+  {
+    std::lock_guard lock(mutex_);
+    stats_.fenced_batches += 1;
+  }
+  return std::move(*try_batch(records, /*fenced=*/true));
+}
+
+std::optional<std::vector<AppliedEvent>> Applier::try_batch(const std::vector<LogRecord>& records, bool fenced) {
   auto& db = store_.writer();
   std::vector<AppliedEvent> out;
   out.reserve(records.size());
   std::map<int32_t, int64_t> next;
   uint64_t rejected = 0;
+  auto rollback = [&] {
+    // Unless SQLite already rolled back (a failed COMMIT can).
+    if (sqlite3_get_autocommit(db.getHandle())) return;
+    try {
+      exec(statements_, db, kRollback);
+    } catch (const std::exception& e) {
+      log::error("applier", std::string("rollback failed: ") + e.what());
+    }
+  };
   exec(statements_, db, kBegin);
   try {
     DatabaseEvent event;  // reused: its JSON pool grows to the batch's size once
     for (const auto& record : records) {
-      Status status = apply_one(db, statements_, registry_, record, event);
+      bool ran_plugin = false;
+      Status status = apply_one(db, statements_, registry_, record, event, fenced, ran_plugin);
+      if (!status.ok() && ran_plugin && !fenced) {
+        rollback();
+        return std::nullopt;
+      }
       if (!status.ok()) {
         ++rejected;
         auto reject = statements_.use(db, kReject);
@@ -163,15 +197,8 @@ std::vector<AppliedEvent> Applier::apply_batch(const std::vector<LogRecord>& rec
     }
     exec(statements_, db, kCommit);
   } catch (...) {
-    // Nothing of the batch stays: roll back (unless SQLite already did) and
-    // let the caller retry the batch.
-    if (!sqlite3_get_autocommit(db.getHandle())) {
-      try {
-        exec(statements_, db, kRollback);
-      } catch (const std::exception& e) {
-        log::error("applier", std::string("rollback failed: ") + e.what());
-      }
-    }
+    // Nothing of the batch stays; the caller retries it.
+    rollback();
     throw;
   }
   std::lock_guard lock(mutex_);

@@ -1,7 +1,8 @@
 // Applier: the one writer of a node's database. Reads events from the
-// EventLog in order, applies each through its plugin inside a SAVEPOINT, and
-// commits a whole batch together with the next offset of every partition it
-// touched. A crash therefore never applies an event twice or skips one.
+// EventLog in order, applies each through its plugin (a refused event is
+// undone by a savepoint and recorded in _cl_rejected), and commits a whole
+// batch together with the next offset of every partition it touched. A crash
+// therefore never applies an event twice or skips one.
 #pragma once
 
 #include <clusterlite/statement_cache.h>
@@ -53,6 +54,7 @@ struct ApplierStats {
   uint64_t rejected = 0;
   uint64_t batches = 0;
   uint64_t failed_commits = 0;
+  uint64_t fenced_batches = 0;  // applied again with a savepoint per event, after a refusal
 };
 
 class Applier {
@@ -80,6 +82,9 @@ class Applier {
 
  private:
   void run();
+  // One attempt at a batch; nullopt when `fenced` is false and the plugin
+  // refused an event (the transaction was rolled back).
+  std::optional<std::vector<AppliedEvent>> try_batch(const std::vector<LogRecord>& records, bool fenced);
   std::optional<int64_t> stored_offset(int32_t partition);
 
   Store& store_;

@@ -438,6 +438,9 @@ class Router {
                     "Events rejected (recorded in _cl_rejected) by this node.", {{"", stats.rejected}});
       append_metric(out, "clusterlite_apply_commit_failures_total", "counter",
                     "Applier transactions that failed and were retried.", {{"", stats.failed_commits}});
+      append_metric(out, "clusterlite_apply_fenced_batches_total", "counter",
+                    "Batches applied again with a savepoint per event because the plugin refused an event.",
+                    {{"", stats.fenced_batches}});
       append_metric(out, "clusterlite_pending_writes", "gauge", "Writes waiting for this node to apply them.",
                     {{"", sv.hub.pending_writes()}});
       append_metric(out, "clusterlite_log_reachable", "gauge", "1 when the event log answered recently.",

@@ -7,10 +7,11 @@
 // database.cache_mb — and foreign_keys=ON), then creates the users table of
 // plugins/users (WITHOUT ROWID, email COLLATE NOCASE UNIQUE) and the node's
 // _cl_offsets table. A transaction is what Applier::apply_batch does with B
-// users INSERT events: BEGIN IMMEDIATE; per event SAVEPOINT apply_event, the
-// users plugin's one INSERT (UsersTable::handle_upsert: no lookups, a
-// conflict would be the constraint error), RELEASE apply_event; then the
-// offset upsert on _cl_offsets once; COMMIT. Every statement is prepared once
+// users INSERT events that all apply (no savepoint per event: the applier
+// adds those only when it runs a batch again after a refusal): BEGIN
+// IMMEDIATE; per event the users plugin's one INSERT (UsersTable::
+// handle_upsert: no lookups, a conflict would be the constraint error); then
+// the offset upsert on _cl_offsets once; COMMIT. Every statement is prepared once
 // and reset with its bindings cleared after each use, as StatementCache does.
 // Ids are UUIDv7 made like the plugin's new_uuid_v7() (48 bits of Unix
 // milliseconds, then random bits: time-ordered keys); --random-ids uses
@@ -168,9 +169,7 @@ Result measure(SQLite::Database& db, const Options& o, long batch, uint64_t run_
   fresh_tables(db);
   // The statements of Applier::apply_batch and UsersTable::handle_upsert.
   SQLite::Statement begin(db, "BEGIN IMMEDIATE");
-  SQLite::Statement savepoint(db, "SAVEPOINT apply_event");
   SQLite::Statement insert(db, "INSERT INTO users (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)");
-  SQLite::Statement release(db, "RELEASE apply_event");
   SQLite::Statement save_offset(db,
                                 "INSERT INTO _cl_offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
                                 "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset");
@@ -192,7 +191,6 @@ Result measure(SQLite::Database& db, const Options& o, long batch, uint64_t run_
       std::string id = o.random_ids ? uuid_v4(rng) : uuid_v7(rng);
       std::string name = "User " + std::to_string(offset);
       std::string email = "user" + std::to_string(offset) + "." + run_tag + "@example.com";
-      run(savepoint);
       insert.bindNoCopy(1, id);
       insert.bindNoCopy(2, name);
       insert.bindNoCopy(3, email);
@@ -202,7 +200,6 @@ Result measure(SQLite::Database& db, const Options& o, long batch, uint64_t run_
       if (rc != SQLITE_DONE)
         throw std::runtime_error("INSERT of " + id + " failed: " + insert.getErrorMsg());
       done(insert);
-      run(release);
     }
     // Once per transaction, as the applier does per batch and partition.
     save_offset.bind(1, topic);
@@ -288,7 +285,7 @@ int main(int argc, char** argv) {
     long cache_size = db.execAndGet("PRAGMA cache_size").getInt();
     uint64_t run_id = std::random_device{}();
     std::printf("INFO sqlite=%s path=%s journal_mode=%s synchronous=%d wal_autocheckpoint=%d cache_size=%ld "
-                "ids=%s per_event=savepoint+insert+release offsets=per_transaction\n",
+                "ids=%s per_event=insert offsets=per_transaction\n",
                 SQLite::VERSION, o.path.c_str(), journal.c_str(), synchronous, checkpoint, cache_size,
                 o.random_ids ? "uuidv4" : "uuidv7");
     std::fflush(stdout);

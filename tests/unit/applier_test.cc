@@ -206,6 +206,7 @@ TEST_F(ApplierTest, FailingEventsAreRecordedAndDoNotBlockTheNext) {
   EXPECT_EQ(stored_offset(), 9);
   EXPECT_EQ(applier_->stats().applied, 2u);
   EXPECT_EQ(applier_->stats().rejected, 7u);
+  EXPECT_EQ(applier_->stats().fenced_batches, 1u) << "plugin refusals: applied again with savepoints";
 
   auto db = inspect();
   SQLite::Statement q(*db,
@@ -234,6 +235,30 @@ TEST_F(ApplierTest, FailingEventsAreRecordedAndDoNotBlockTheNext) {
   EXPECT_NE(reasons[4].find("name"), std::string::npos) << reasons[4];
   EXPECT_NE(reasons[5].find("nobody"), std::string::npos) << reasons[5];
   EXPECT_NE(reasons[7].find("name"), std::string::npos) << reasons[7];
+}
+
+TEST_F(ApplierTest, OnlyPluginRefusalsMakeABatchRunAgainWithSavepoints) {
+  // Events the plugin never saw (malformed, unknown table) wrote nothing.
+  auto out = applier_->apply_batch(records(0, {insert("u1", "ann@example.com"), "{not json",
+                                               event_json(Operation::kInsert, "w1", "W", "w@example.com", "widgets")}));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].status.ok());
+  EXPECT_EQ(applier_->stats().fenced_batches, 0u);
+  EXPECT_EQ(applier_->stats().rejected, 2u);
+  // A refusal in the middle of a batch: the events before and after it are
+  // applied once, the refused one not at all.
+  out = applier_->apply_batch(records(3, {insert("u2", "bob@example.com"), insert("u3", "ANN@example.com"),
+                                          insert("u4", "cy@example.com")}));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].status.ok()) << out[0].status.message();
+  EXPECT_EQ(out[1].status.code(), StatusCode::kConflict);
+  EXPECT_TRUE(out[2].status.ok()) << out[2].status.message();
+  EXPECT_EQ(applier_->stats().fenced_batches, 1u);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 3);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected"), 3);
+  EXPECT_EQ(stored_offset(), 6);
+  EXPECT_EQ(applier_->stats().applied, 3u);
+  EXPECT_EQ(applier_->stats().batches, 2u);
 }
 
 TEST_F(ApplierTest, RejectedEventLeavesNoPartialWrite) {
