@@ -438,6 +438,9 @@ class Router {
                     "Events rejected (recorded in _cl_rejected) by this node.", {{"", stats.rejected}});
       append_metric(out, "clusterlite_apply_commit_failures_total", "counter",
                     "Applier transactions that failed and were retried.", {{"", stats.failed_commits}});
+      append_metric(out, "clusterlite_wal_checkpoints_total", "counter",
+                    "Checkpoints of the SQLite WAL run by the node's checkpointer thread.",
+                    {{"", sv.store.checkpoints()}});
       append_metric(out, "clusterlite_apply_fenced_batches_total", "counter",
                     "Batches applied again with a savepoint per event because the plugin refused an event.",
                     {{"", stats.fenced_batches}});
@@ -813,7 +816,8 @@ void HttpApi::start() {
   state_->endpoint = std::make_shared<Http::Endpoint>(addr);
   auto opts = Http::Endpoint::options()
                   .threads(cfg.http.threads)
-                  .flags(Tcp::Options::ReuseAddr)
+                  // NoDelay: a response goes out at once, not after the peer ACKs the last one.
+                  .flags(Tcp::Options::ReuseAddr | Tcp::Options::NoDelay)
                   // Headers get 64 KiB beyond the body limit; larger requests are refused by Pistache.
                   .maxRequestSize(cfg.http.max_body_bytes + 64 * 1024)
                   .maxResponseSize(64 << 20)

@@ -1,14 +1,20 @@
 #include "store.h"
 
+#include <sqlite3.h>
+
 #include <filesystem>
+
+#include "log.h"
+#include "thread_name.h"
 
 namespace clusterlite {
 
 namespace {
 
-// Pages the WAL may hold before the writer copies them back into the
-// database file (SQLite's default is 1,000). Each checkpoint syncs both files;
-// fewer, larger checkpoints write a page changed by many transactions once.
+// Pages in the WAL after which the checkpointer copies them back into the
+// database file (SQLite checkpoints at 1,000 by default, in the committing
+// thread). Each checkpoint syncs both files; fewer, larger checkpoints write a
+// page that many transactions changed once.
 constexpr int kWalCheckpointPages = 10000;
 
 }  // namespace
@@ -21,7 +27,6 @@ std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool 
   if (!read_only) {
     db->exec("PRAGMA journal_mode=WAL");
     db->exec("PRAGMA synchronous=NORMAL");
-    db->exec("PRAGMA wal_autocheckpoint=" + std::to_string(kWalCheckpointPages));
   }
   // A negative cache_size is a size in KiB; pages are allocated as they are used.
   if (cache_mb > 0) db->exec("PRAGMA cache_size=-" + std::to_string(cache_mb * 1024));
@@ -61,9 +66,58 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
     );
   )sql");
   for (int i = 0; i < read_connections; ++i) idle_.push_back(open_connection(path_, true, busy_timeout_ms_));
+  // Checkpoints run on their own thread and connection, so a commit never
+  // waits for one: SQLite's automatic checkpoint would copy up to
+  // kWalCheckpointPages pages and sync the files inside the applier's commit.
+  // The hook replaces that automatic checkpoint.
+  checkpoint_db_ = open_connection(path_, false, busy_timeout_ms_);
+  sqlite3_wal_hook(writer_->getHandle(), &Store::on_wal_commit, this);
+  checkpointer_ = std::thread([this] {
+    name_this_thread("cl-checkpoint");
+    checkpoint_loop();
+  });
 }
 
-Store::~Store() = default;
+Store::~Store() {
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    closing_ = true;
+  }
+  checkpoint_wake_.notify_one();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  sqlite3_wal_hook(writer_->getHandle(), nullptr, nullptr);
+}
+
+int Store::on_wal_commit(void* self, sqlite3* /*db*/, const char* /*schema*/, int wal_pages) {
+  if (wal_pages >= kWalCheckpointPages) {
+    auto* store = static_cast<Store*>(self);
+    {
+      std::lock_guard lock(store->checkpoint_mutex_);
+      store->checkpoint_wanted_ = true;
+    }
+    store->checkpoint_wake_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void Store::checkpoint_loop() {
+  std::unique_lock lock(checkpoint_mutex_);
+  for (;;) {
+    checkpoint_wake_.wait(lock, [&] { return closing_ || checkpoint_wanted_; });
+    if (closing_) return;
+    checkpoint_wanted_ = false;
+    lock.unlock();
+    // PASSIVE: copies what no reader still needs, never waits for a lock and
+    // never blocks the writer, which goes on appending meanwhile.
+    int wal_frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames,
+                                       &copied);
+    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      log::warn("store", std::string("checkpoint failed: ") + sqlite3_errstr(rc));
+    lock.lock();
+  }
+}
 
 Store::Reader Store::read() {
   std::unique_lock lock(mutex_);

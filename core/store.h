@@ -1,6 +1,8 @@
 // Store: the node's SQLite database. One writer connection (owned by the
 // applier thread) and a pool of read-only connections for requests; WAL lets
-// readers run beside the writer. The core's own tables live beside the
+// readers run beside the writer. A checkpointer thread with its own
+// connection copies the WAL back into the database file once it is long, so
+// the writer's commits never wait for a checkpoint. The core's own tables live beside the
 // plugins' tables; their names start with "_cl_", which no plugin table can.
 //
 //   _cl_offsets(topic, partition, next_offset)  next offset to apply per partition
@@ -10,11 +12,16 @@
 
 #include <SQLiteCpp/Database.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+struct sqlite3;
 
 namespace clusterlite {
 
@@ -53,6 +60,9 @@ class Store {
   // Blocks while every pooled connection is in use.
   Reader read();
 
+  // Checkpoints the background checkpointer has run.
+  uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+
  private:
   std::string path_;
   int busy_timeout_ms_;
@@ -60,6 +70,17 @@ class Store {
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<SQLite::Database>> idle_;
+
+  // The checkpointer: woken by the writer's WAL hook once the WAL is long.
+  static int on_wal_commit(void* self, sqlite3* db, const char* schema, int wal_pages);
+  void checkpoint_loop();
+  std::unique_ptr<SQLite::Database> checkpoint_db_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wake_;
+  bool checkpoint_wanted_ = false;  // guarded by checkpoint_mutex_
+  bool closing_ = false;            // guarded by checkpoint_mutex_
+  std::atomic<uint64_t> checkpoints_{0};
+  std::thread checkpointer_;
 };
 
 }  // namespace clusterlite
