@@ -80,10 +80,10 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out) {
     return failed("unknown operation: " + op.substr(0, 32));
   if (!is_valid_table_name(out.table_name)) return failed("invalid table_name");
   if (!parse_rfc3339(out.timestamp)) return failed("timestamp is not RFC 3339");
-  auto data = doc.FindMember("data");
-  if (data == doc.MemberEnd()) return failed("missing field: data");
-  if (!data->value.IsObject()) return failed("field data must be an object");
-  rapidjson::Value entity(std::move(data->value));
+  if (!doc.HasMember("data")) return failed("missing field: data");
+  rapidjson::Value& data = doc["data"];
+  if (!data.IsObject()) return failed("field data must be an object");
+  rapidjson::Value entity(std::move(data));
   static_cast<rapidjson::Value&>(doc) = std::move(entity);
   return {};
 }
