@@ -88,15 +88,15 @@ void exec(StatementCache& statements, SQLite::Database& db, const char* sql) { s
 
 // Applies one event through its plugin; never throws. With `fenced`, the
 // event runs inside a savepoint, so a refused event leaves nothing behind.
-// `ran_plugin` says whether the plugin ran (and may have written) at all.
+// `plugin` is set to the plugin that ran (and may have written), or null when
+// the event never reached one.
 Status apply_one(SQLite::Database& db, StatementCache& statements, const PluginRegistry& registry,
-                 const LogRecord& record, DatabaseEvent& event, bool fenced, bool& ran_plugin) {
-  ran_plugin = false;
+                 const LogRecord& record, DatabaseEvent& event, bool fenced, TableOperations*& plugin) {
+  plugin = nullptr;
   if (auto reason = decode_event(record.value, event); !reason.empty()) return Status::Invalid("malformed event: " + reason);
-  TableOperations* plugin = registry.find(event.table_name);
+  plugin = registry.find(event.table_name);
   if (!plugin) return Status::NotFound("no plugin serves table " + event.table_name);
   if (fenced) exec(statements, db, kSavepoint);
-  ran_plugin = true;
   Status status;
   try {
     status = event.operation == Operation::kDelete ? plugin->handle_delete(db, event) : plugin->handle_upsert(db, event);
@@ -114,9 +114,9 @@ Status apply_one(SQLite::Database& db, StatementCache& statements, const PluginR
 
 // The entity `event` just wrote, or nothing if the plugin cannot read it (the
 // waiting request then reads it itself).
-std::optional<std::string> read_back(SQLite::Database& db, const PluginRegistry& registry, const DatabaseEvent& event) {
+std::optional<std::string> read_back(SQLite::Database& db, TableOperations& plugin, const DatabaseEvent& event) {
   try {
-    if (TableOperations* plugin = registry.find(event.table_name)) return plugin->get(db, std::string(event.entity_id()));
+    return plugin.get(db, std::string(event.entity_id()));
   } catch (const std::exception& e) {
     log::warn("applier", std::string("reading back an applied entity failed: ") + e.what());
   }
@@ -158,9 +158,9 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const std::vector<Lo
   try {
     DatabaseEvent event;  // reused: its JSON pool grows to the batch's size once
     for (const auto& record : records) {
-      bool ran_plugin = false;
-      Status status = apply_one(db, statements_, registry_, record, event, fenced, ran_plugin);
-      if (!status.ok() && ran_plugin && !fenced) {
+      TableOperations* plugin = nullptr;
+      Status status = apply_one(db, statements_, registry_, record, event, fenced, plugin);
+      if (!status.ok() && plugin && !fenced) {
         rollback();
         return std::nullopt;
       }
@@ -185,7 +185,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const std::vector<Lo
       next[record.partition] = record.offset + 1;
       std::optional<std::string> row;
       if (status.ok() && event.operation != Operation::kDelete && listener_ && listener_->awaits(event.id))
-        row = read_back(db, registry_, event);
+        row = read_back(db, *plugin, event);
       out.push_back({event.id, record.partition, record.offset, std::move(status), std::move(row)});
     }
     for (auto& [partition, offset] : next) {
