@@ -186,7 +186,10 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const std::vector<Lo
       std::optional<std::string> row;
       if (status.ok() && event.operation != Operation::kDelete && listener_ && listener_->awaits(event.id))
         row = read_back(db, *plugin, event);
-      out.push_back({event.id, record.partition, record.offset, std::move(status), std::move(row)});
+      std::chrono::system_clock::time_point written_at{};
+      if (!event.id.empty())
+        if (auto t = parse_rfc3339(event.timestamp)) written_at = *t;
+      out.push_back({event.id, record.partition, record.offset, std::move(status), std::move(row), written_at});
     }
     for (auto& [partition, offset] : next) {
       auto save = statements_.use(db, kSaveOffset);
@@ -236,8 +239,13 @@ void Applier::run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
-    if (metrics_)
+    if (metrics_) {
       metrics_->batch(batch.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      auto committed = std::chrono::system_clock::now();
+      for (const auto& e : applied)
+        if (e.written_at != std::chrono::system_clock::time_point{})
+          metrics_->apply_delay(std::chrono::duration<double>(committed - e.written_at).count());
+    }
     batch.clear();
     if (listener_) listener_->on_applied(std::move(applied), this->applied());
   }

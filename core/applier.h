@@ -9,6 +9,7 @@
 #include <clusterlite/status.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -33,6 +34,9 @@ struct AppliedEvent {
   // transaction), read only for events the listener awaits; empty otherwise
   // and after a DELETE.
   std::optional<std::string> row;
+  // The event's timestamp (when its node accepted the write); the epoch when
+  // the record was not a decodable event.
+  std::chrono::system_clock::time_point written_at{};
 };
 
 // Told about each committed batch, on the applier thread; must not block.

@@ -196,9 +196,10 @@ class Responder {
     // until the keep-alive timeout; the client closes its end. Shutting the
     // socket down from here is unsafe: a response sent from another thread is
     // only queued for the reactor when send() returns.
-    writer_.send(static_cast<Http::Code>(status), body);
+    // Counted before sending, so a client that saw the answer sees it counted.
     metrics_.request(route_, method_, status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    writer_.send(static_cast<Http::Code>(status), body);
     in_flight_.fetch_sub(1);
   }
 
@@ -710,7 +711,8 @@ class Router {
     std::string event_id = event.id;
     auto& metrics = sv.metrics;
     if (async) {
-      sv.log.append(table, std::move(value), [r, event_id, table, entity_id, &metrics](const AppendResult& res) {
+      sv.log.append(table, std::move(value), [r, event_id, table, entity_id, &metrics, sent = Clock::now()](const AppendResult& res) {
+        if (res.ok) metrics.appended(std::chrono::duration<double>(Clock::now() - sent).count());
         if (!res.ok) {
           metrics.append_failed();
           return r->problem(503, "event log unavailable: " + res.error);
@@ -748,8 +750,9 @@ class Router {
     });
     auto& hub = sv.hub;
     auto timeout = std::chrono::milliseconds(cfg_.http.write_timeout_ms);
-    sv.log.append(table, std::move(value), [&hub, &metrics, event_id, r, timeout](const AppendResult& res) {
+    sv.log.append(table, std::move(value), [&hub, &metrics, event_id, r, timeout, sent = Clock::now()](const AppendResult& res) {
       if (res.ok) {
+        metrics.appended(std::chrono::duration<double>(Clock::now() - sent).count());
         hub.arm(event_id, Clock::now() + timeout, res.partition, res.offset);
         return;
       }

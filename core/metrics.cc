@@ -72,7 +72,9 @@ int Metrics::status_at(int index) { return kStatusCodes[index]; }
 
 Metrics::Metrics()
     : batch_sizes_({1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000}),
-      batch_seconds_({0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1}) {
+      batch_seconds_({0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1}),
+      append_seconds_({0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}),
+      apply_delay_({0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 60}) {
   for (int i = 0; i < static_cast<int>(Route::kCount); ++i)
     latency_.emplace_back(std::vector<double>{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5});
 }
@@ -95,7 +97,7 @@ void Metrics::render(std::string& out) const {
         out += "clusterlite_http_requests_total{route=\"" + std::string(route_label(static_cast<Route>(r))) +
                "\",method=\"" + method_label(m) + "\",status=\"" + status + "\"} " + std::to_string(n) + "\n";
       }
-  out += "# HELP clusterlite_http_request_duration_seconds Time from request parsed to response sent.\n";
+  out += "# HELP clusterlite_http_request_duration_seconds Time from request parsed to response handed to the HTTP server.\n";
   out += "# TYPE clusterlite_http_request_duration_seconds histogram\n";
   for (int r = 0; r < static_cast<int>(Route::kCount); ++r)
     latency_[r].render(out, "clusterlite_http_request_duration_seconds",
@@ -109,6 +111,12 @@ void Metrics::render(std::string& out) const {
   out += "# HELP clusterlite_apply_batch_seconds Time to apply and commit one batch.\n";
   out += "# TYPE clusterlite_apply_batch_seconds histogram\n";
   batch_seconds_.render(out, "clusterlite_apply_batch_seconds", "");
+  out += "# HELP clusterlite_log_append_seconds Time from handing a write to the event log to its acknowledgement.\n";
+  out += "# TYPE clusterlite_log_append_seconds histogram\n";
+  append_seconds_.render(out, "clusterlite_log_append_seconds", "");
+  out += "# HELP clusterlite_apply_delay_seconds Time from an event's timestamp to its commit on this node.\n";
+  out += "# TYPE clusterlite_apply_delay_seconds histogram\n";
+  apply_delay_.render(out, "clusterlite_apply_delay_seconds", "");
 }
 
 }  // namespace clusterlite

@@ -38,6 +38,11 @@ class Metrics {
   void request(Route route, int method_index, int status, double seconds);
   // A write the event log refused (broker down, timeout, ...).
   void append_failed() { append_failures_.fetch_add(1, std::memory_order_relaxed); }
+  // Time from handing a write to the event log to the log's acknowledgement.
+  void appended(double seconds) { append_seconds_.observe(seconds); }
+  // Time from an event's timestamp (when its node accepted the write) to its
+  // commit here: how far this node's database trails the writes.
+  void apply_delay(double seconds) { apply_delay_.observe(seconds < 0 ? 0 : seconds); }  // clocks may differ
   // One committed applier batch.
   void batch(size_t events, double seconds) {
     batch_sizes_.observe(static_cast<double>(events));
@@ -60,6 +65,8 @@ class Metrics {
   std::atomic<uint64_t> append_failures_{0};
   Histogram batch_sizes_;
   Histogram batch_seconds_;
+  Histogram append_seconds_;
+  Histogram apply_delay_;
 };
 
 }  // namespace clusterlite

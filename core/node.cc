@@ -15,6 +15,9 @@ std::unique_ptr<EventLog> make_event_log(const Config& config) {
 Node::Node(Config config) : config_(std::move(config)) {
   // Plugins first: a node that cannot serve its tables leaves no database behind.
   registry_ = PluginRegistry(load_plugins(config_.plugins, config_.node_id));
+  // Shared mode is several nodes on one file by design (Kafka's group splits
+  // the partitions among them); any other database belongs to one node.
+  if (config_.mode != Mode::kShared) db_lock_ = std::make_unique<DatabaseLock>(config_.database.path);
   store_ = std::make_unique<Store>(config_.database.path, config_.database.busy_timeout_ms,
                                    config_.database.read_connections, config_.database.cache_mb);
 }

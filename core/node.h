@@ -38,6 +38,7 @@ class Node {
  private:
   Config config_;
   Metrics metrics_;
+  std::unique_ptr<DatabaseLock> db_lock_;  // replica and standalone modes
   std::unique_ptr<Store> store_;
   PluginRegistry registry_;
   std::unique_ptr<EventLog> log_;

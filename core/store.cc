@@ -1,6 +1,12 @@
 #include "store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 
@@ -125,6 +131,35 @@ Store::Reader Store::read() {
   auto db = std::move(idle_.back());
   idle_.pop_back();
   return Reader(*this, std::move(db));
+}
+
+DatabaseLock::DatabaseLock(const std::string& db_path) {
+  const std::string path = db_path + ".lock";
+  auto parent = std::filesystem::path(db_path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char holder[32] = {};
+    ssize_t n = ::pread(fd_, holder, sizeof holder - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    if (err != EWOULDBLOCK) throw std::runtime_error("cannot lock " + path + ": " + std::strerror(err));
+    std::string pid = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    throw std::runtime_error("database " + db_path + " is in use by another ClusterLite node" +
+                             (pid.empty() ? "" : " (pid " + pid + ")") +
+                             "; every replica or standalone node needs a database file of its own");
+  }
+  // The holder's pid, for the message above; the lock, not the file, is what counts.
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0)
+    log::warn("store", "cannot write the pid into " + path + ": " + std::strerror(errno));
+}
+
+DatabaseLock::~DatabaseLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 Store::Reader::~Reader() {

@@ -30,6 +30,23 @@ namespace clusterlite {
 std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool read_only, int busy_timeout_ms,
                                                   int cache_mb = 0);
 
+// Sole use of a database file by one process: an exclusive flock on
+// "<path>.lock", held until destruction (the kernel drops it when the process
+// dies, so a crash leaves nothing to clean up). A replica's or a standalone
+// node's database is written by its own applier alone; a second node on the
+// same file would apply the log a second time beside the first.
+class DatabaseLock {
+ public:
+  // Throws std::runtime_error naming the holder's pid when another process holds it.
+  explicit DatabaseLock(const std::string& db_path);
+  ~DatabaseLock();
+  DatabaseLock(const DatabaseLock&) = delete;
+  DatabaseLock& operator=(const DatabaseLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database file and the core tables. The

@@ -97,3 +97,33 @@ TEST(Cli, ReplicaModeWithoutBrokersExitsTwo) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "clusterlite: config key 'kafka.brokers': is required in replica mode\n");
 }
+
+// A database file belongs to one node (outside shared mode): a second node
+// started on it, by mistake or by a launcher that lost track of the first,
+// must stop before it applies anything, and leave the first serving.
+TEST(Cli, SecondNodeOnTheSameDatabaseExitsAndChangesNothing) {
+  NodeProcess first;
+  auto created = first.request("POST", "/users", {{"Content-Type", "application/json"}},
+                               R"({"name":"Ada Lock","email":"ada.lock@example.com"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto before = first.request("GET", "/_cluster/checksum/users");
+  ASSERT_EQ(before.status, 200);
+
+  // The same config: same database, same port; the database is checked first.
+  auto r = run_clusterlite({"--config", first.config_path()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("database " + first.db_path() + " is in use by another ClusterLite node (pid " +
+                       std::to_string(first.pid()) + ")"),
+            std::string::npos)
+      << r.err;
+
+  ASSERT_TRUE(first.alive());
+  EXPECT_EQ(first.request("GET", "/_cluster/checksum/users").body, before.body);
+  EXPECT_EQ(first.stop(), 0) << first.output();
+
+  // Once the first node is gone the database is free again.
+  NodeOptions again;
+  again.extra_config = R"({"database": {"path": ")" + first.db_path() + R"("}})";
+  NodeProcess second(again);
+  EXPECT_EQ(second.request("GET", "/_cluster/checksum/users").body, before.body);
+}

@@ -160,6 +160,36 @@ TEST_F(HttpApiTest, CreateAnswers201WithLocationAndTheEntity) {
   EXPECT_EQ(after.rejected, before.rejected);
 }
 
+// The value of the sample `name` (with its labels, as written) at /metrics; -1 when absent.
+double metric(const std::string& text, const std::string& name) {
+  size_t at = 0;
+  while ((at = text.find(name + " ", at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + name.size() + 1));
+    at += name.size();
+  }
+  return -1;
+}
+
+TEST_F(HttpApiTest, MetricsCountEachWriteAndItsDelays) {
+  auto before = request("GET", "/metrics");
+  ASSERT_EQ(before.status, 200);
+  EXPECT_EQ(before.header("Content-Type").substr(0, 10), "text/plain");
+  create_user("Meg Metrics", "meg.metrics@example.com");
+  auto after = request("GET", "/metrics").body;
+  for (const char* name : {"clusterlite_log_append_seconds_count", "clusterlite_apply_delay_seconds_count",
+                           "clusterlite_events_applied_total", "clusterlite_apply_batch_events_count",
+                           R"(clusterlite_http_requests_total{route="/{table}",method="POST",status="201"})"}) {
+    double was = std::max(0.0, metric(before.body, name));
+    EXPECT_EQ(metric(after, name), was + 1) << name << " in\n" << after;
+  }
+  // The write was acknowledged and applied within the test's timeouts, so
+  // both delays sit below the histograms' last finite bound.
+  EXPECT_EQ(metric(after, R"(clusterlite_log_append_seconds_bucket{le="5"})"),
+            metric(after, "clusterlite_log_append_seconds_count"));
+  EXPECT_EQ(metric(after, R"(clusterlite_apply_delay_seconds_bucket{le="60"})"),
+            metric(after, "clusterlite_apply_delay_seconds_count"));
+}
+
 TEST_F(HttpApiTest, GetListUpdateAndDelete) {
   std::string id = create_user("Bob", "bob.crud@example.com");
   ASSERT_FALSE(id.empty());
