@@ -90,12 +90,45 @@ std::string check(const rapidjson::Value& v, int depth, int max_depth) {
 
 }  // namespace
 
+namespace {
+
+// Whether `text` opens more than `max_depth` arrays and objects inside each
+// other, counting brackets outside strings. It looks at the brackets only:
+// malformed text is for the parser to refuse.
+bool nested_deeper_than(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;  // the escaped character cannot end the string
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 std::string parse_json_strict(std::string_view text, rapidjson::Document& doc, int max_depth) {
-  // Iterative parsing: deep nesting cannot overflow the stack. UTF-8 is
+  // RapidJSON's recursive parser is the fast one, and the scan before it bounds
+  // its recursion, so deep nesting cannot overflow the stack. UTF-8 is
   // checked once, by check() over every string and key after parsing: bytes
   // outside strings are syntax errors anyway, and \u escapes can spell lone
   // surrogates that RapidJSON's own validation lets through.
-  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  if (nested_deeper_than(text, max_depth)) {
+    doc.SetObject();
+    return "JSON nested deeper than " + std::to_string(max_depth) + " levels";
+  }
+  doc.Parse(text.data(), text.size());
   if (doc.HasParseError())
     return std::string("invalid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()) + " (at byte " +
            std::to_string(doc.GetErrorOffset()) + ")";

@@ -162,3 +162,29 @@ TEST(EventCodec, TableNames) {
   EXPECT_FALSE(is_valid_table_name(std::string(64, 'z')));
   EXPECT_FALSE(is_valid_table_name(std::string("us\0ers", 6)));
 }
+
+// The nesting limit counts brackets outside strings only: brackets and
+// escaped quotes inside strings do not move it, and the limit itself is allowed.
+TEST(StrictJson, NestingLimitCountsOnlyRealBrackets) {
+  auto nested = [](int levels) {
+    return std::string(static_cast<size_t>(levels), '[') + "1" + std::string(static_cast<size_t>(levels), ']');
+  };
+  rapidjson::Document doc;
+  EXPECT_EQ(parse_json_strict(nested(32), doc), "");
+  EXPECT_EQ(parse_json_strict(nested(33), doc), "JSON nested deeper than 32 levels");
+  EXPECT_EQ(parse_json_strict(nested(3), doc, 3), "");
+  EXPECT_EQ(parse_json_strict(nested(4), doc, 3), "JSON nested deeper than 3 levels");
+
+  std::string brackets_in_string = R"({"a":")" + std::string(100, '[') + std::string(100, '{') + R"("})";
+  EXPECT_EQ(parse_json_strict(brackets_in_string, doc), "");
+  // An escaped quote does not end the string: the brackets after it are text.
+  std::string escaped = R"({"a":"\")" + std::string(100, '[') + R"("})";
+  EXPECT_EQ(parse_json_strict(escaped, doc), "");
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_EQ(doc["a"].GetStringLength(), 101u);
+  // An escaped backslash does end before the quote, so these brackets count.
+  std::string after_backslash = R"({"a":"\\",)" + std::string(40, '[');
+  EXPECT_EQ(parse_json_strict(after_backslash, doc), "JSON nested deeper than 32 levels");
+  // Unbalanced closing brackets are the parser's to refuse.
+  EXPECT_NE(parse_json_strict("]]]]{}", doc).find("invalid JSON"), std::string::npos);
+}
