@@ -12,8 +12,14 @@
 namespace clusterlite {
 
 Applier::Applier(Store& store, const PluginRegistry& registry, EventLog& log, int max_batch, ApplyListener* listener,
-                 Metrics* metrics)
-    : store_(store), registry_(registry), log_(log), max_batch_(max_batch), listener_(listener), metrics_(metrics) {}
+                 Metrics* metrics, bool read_ahead)
+    : store_(store),
+      registry_(registry),
+      log_(log),
+      max_batch_(max_batch),
+      listener_(listener),
+      metrics_(metrics),
+      read_ahead_(read_ahead) {}
 
 Applier::~Applier() { stop(); }
 
@@ -45,6 +51,11 @@ void Applier::start() {
     while (q.executeStep()) applied_[q.getColumn(0).getInt()] = q.getColumn(1).getInt64();
   }
   log_.start([this](int32_t partition) { return stored_offset(partition); });
+  if (read_ahead_)
+    reader_ = std::thread([this] {
+      name_this_thread("cl-read-ahead");
+      read_ahead_loop();
+    });
   thread_ = std::thread([this] {
     name_this_thread("cl-applier");
     run();
@@ -52,7 +63,12 @@ void Applier::start() {
 }
 
 void Applier::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_changed_.notify_all();
+  if (reader_.joinable()) reader_.join();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -91,9 +107,9 @@ void exec(StatementCache& statements, SQLite::Database& db, const char* sql) { s
 // `plugin` is set to the plugin that ran (and may have written), or null when
 // the event never reached one.
 Status apply_one(SQLite::Database& db, StatementCache& statements, const PluginRegistry& registry,
-                 const LogRecord& record, DatabaseEvent& event, bool fenced, TableOperations*& plugin) {
+                 const DatabaseEvent& event, const std::string& decode_error, bool fenced, TableOperations*& plugin) {
   plugin = nullptr;
-  if (auto reason = decode_event(record.value, event); !reason.empty()) return Status::Invalid("malformed event: " + reason);
+  if (!decode_error.empty()) return Status::Invalid("malformed event: " + decode_error);
   plugin = registry.find(event.table_name);
   if (!plugin) return Status::NotFound("no plugin serves table " + event.table_name);
   if (fenced) exec(statements, db, kSavepoint);
@@ -125,21 +141,48 @@ std::optional<std::string> read_back(SQLite::Database& db, TableOperations& plug
 
 }  // namespace
 
+void DecodedBatch::decode() {
+  pool.Clear();
+  events.resize(records.size());
+  errors.resize(records.size());
+  written_at.assign(records.size(), {});
+  for (size_t i = 0; i < records.size(); ++i) {
+    events[i].data = rapidjson::Document(&pool);
+    errors[i] = decode_event(records[i].value, events[i]);
+    if (errors[i].empty())
+      if (auto t = parse_rfc3339(events[i].timestamp)) written_at[i] = *t;
+  }
+}
+
+void DecodedBatch::clear() {
+  records.clear();
+  for (auto& e : events) e.data = rapidjson::Document(&pool);  // before the pool's memory goes
+  pool.Clear();
+}
+
 std::vector<AppliedEvent> Applier::apply_batch(const std::vector<LogRecord>& records) {
+  DecodedBatch batch;
+  batch.records = records;
+  batch.decode();
+  return apply_batch(batch);
+}
+
+std::vector<AppliedEvent> Applier::apply_batch(const DecodedBatch& batch) {
   // Most batches have no refused event: they run without a savepoint per
   // event, which would cost two more statements each. When the plugin refuses
   // one, whatever it wrote before refusing may be in the transaction, so the
   // batch is rolled back and applied again with every event in its own
   // savepoint. Plugins are deterministic, so the second pass decides the same.
-  if (auto out = try_batch(records, /*fenced=*/false)) return std::move(*out);
+  if (auto out = try_batch(batch, /*fenced=*/false)) return std::move(*out);
   {
     std::lock_guard lock(mutex_);
     stats_.fenced_batches += 1;
   }
-  return std::move(*try_batch(records, /*fenced=*/true));
+  return std::move(*try_batch(batch, /*fenced=*/true));
 }
 
-std::optional<std::vector<AppliedEvent>> Applier::try_batch(const std::vector<LogRecord>& records, bool fenced) {
+std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& batch, bool fenced) {
+  const auto& records = batch.records;
   auto& db = store_.writer();
   std::vector<AppliedEvent> out;
   out.reserve(records.size());
@@ -156,10 +199,11 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const std::vector<Lo
   };
   exec(statements_, db, kBegin);
   try {
-    DatabaseEvent event;  // reused: its JSON pool grows to the batch's size once
-    for (const auto& record : records) {
+    for (size_t i = 0; i < records.size(); ++i) {
+      const LogRecord& record = records[i];
+      const DatabaseEvent& event = batch.events[i];
       TableOperations* plugin = nullptr;
-      Status status = apply_one(db, statements_, registry_, record, event, fenced, plugin);
+      Status status = apply_one(db, statements_, registry_, event, batch.errors[i], fenced, plugin);
       if (!status.ok() && plugin && !fenced) {
         rollback();
         return std::nullopt;
@@ -186,10 +230,8 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const std::vector<Lo
       std::optional<std::string> row;
       if (status.ok() && event.operation != Operation::kDelete && listener_ && listener_->awaits(event.id))
         row = read_back(db, *plugin, event);
-      std::chrono::system_clock::time_point written_at{};
-      if (!event.id.empty())
-        if (auto t = parse_rfc3339(event.timestamp)) written_at = *t;
-      out.push_back({event.id, record.partition, record.offset, std::move(status), std::move(row), written_at});
+      out.push_back(
+          {event.id, record.partition, record.offset, std::move(status), std::move(row), batch.written_at[i]});
     }
     for (auto& [partition, offset] : next) {
       auto save = statements_.use(db, kSaveOffset);
@@ -212,42 +254,95 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const std::vector<Lo
   return out;
 }
 
-void Applier::run() {
-  std::vector<LogRecord> batch;
-  while (!stopping_) {
-    if (batch.empty()) {
-      try {
-        log_.poll(batch, static_cast<size_t>(max_batch_), std::chrono::milliseconds(100));
-      } catch (const std::exception& e) {
-        log::error("applier", std::string("reading the log failed: ") + e.what());
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        continue;
-      }
-      if (batch.empty()) continue;
-    }
-    std::vector<AppliedEvent> applied;
-    auto started = std::chrono::steady_clock::now();
+bool Applier::read(DecodedBatch& batch) {
+  batch.clear();
+  try {
+    log_.poll(batch.records, static_cast<size_t>(max_batch_), std::chrono::milliseconds(100));
+  } catch (const std::exception& e) {
+    log::error("applier", std::string("reading the log failed: ") + e.what());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return false;
+  }
+  if (batch.records.empty()) return false;
+  batch.decode();
+  return true;
+}
+
+void Applier::apply_and_publish(const DecodedBatch& batch) {
+  std::vector<AppliedEvent> applied;
+  auto started = std::chrono::steady_clock::now();
+  for (;;) {
     try {
       applied = apply_batch(batch);
+      break;
     } catch (const std::exception& e) {
-      // Nothing of the batch was committed: keep it and try again.
+      // Nothing of the batch was committed: try it again.
       {
         std::lock_guard lock(mutex_);
         stats_.failed_commits += 1;
       }
       log::error("applier", std::string("commit failed, retrying the batch: ") + e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
+      if (stopping_) return;
     }
-    if (metrics_) {
-      metrics_->batch(batch.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      auto committed = std::chrono::system_clock::now();
-      for (const auto& e : applied)
-        if (e.written_at != std::chrono::system_clock::time_point{})
-          metrics_->apply_delay(std::chrono::duration<double>(committed - e.written_at).count());
+  }
+  if (metrics_) {
+    metrics_->batch(batch.records.size(),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    auto committed = std::chrono::system_clock::now();
+    for (const auto& e : applied)
+      if (e.written_at != std::chrono::system_clock::time_point{})
+        metrics_->apply_delay(std::chrono::duration<double>(committed - e.written_at).count());
+  }
+  if (listener_) listener_->on_applied(std::move(applied), this->applied());
+}
+
+void Applier::read_ahead_loop() {
+  // Two batches ahead at most: one being applied, one ready.
+  constexpr size_t kAhead = 2;
+  std::unique_ptr<DecodedBatch> batch;
+  while (!stopping_) {
+    if (!batch) {
+      std::unique_lock lock(queue_mutex_);
+      queue_changed_.wait(lock, [&] { return stopping_ || ready_.size() < kAhead; });
+      if (stopping_) return;
+      if (!free_.empty()) {
+        batch = std::move(free_.back());
+        free_.pop_back();
+      }
     }
-    batch.clear();
-    if (listener_) listener_->on_applied(std::move(applied), this->applied());
+    if (!batch) batch = std::make_unique<DecodedBatch>();
+    if (!read(*batch)) continue;
+    {
+      std::lock_guard lock(queue_mutex_);
+      ready_.push_back(std::move(batch));
+    }
+    queue_changed_.notify_all();
+  }
+}
+
+void Applier::run() {
+  if (!read_ahead_) {
+    DecodedBatch batch;
+    while (!stopping_)
+      if (read(batch)) apply_and_publish(batch);
+    return;
+  }
+  while (!stopping_) {
+    std::unique_ptr<DecodedBatch> batch;
+    {
+      std::unique_lock lock(queue_mutex_);
+      queue_changed_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || !ready_.empty(); });
+      if (ready_.empty()) continue;
+      batch = std::move(ready_.front());
+      ready_.pop_front();
+    }
+    queue_changed_.notify_all();
+    apply_and_publish(*batch);
+    {
+      std::lock_guard lock(queue_mutex_);
+      free_.push_back(std::move(batch));
+    }
   }
 }
 

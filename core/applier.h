@@ -5,13 +5,17 @@
 // therefore never applies an event twice or skips one.
 #pragma once
 
+#include <clusterlite/event.h>
 #include <clusterlite/statement_cache.h>
 #include <clusterlite/status.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -61,11 +65,33 @@ struct ApplierStats {
   uint64_t fenced_batches = 0;  // applied again with a savepoint per event, after a refusal
 };
 
+// Records read from the log and their events, decoded before the batch's
+// transaction begins (and once only, also when a refused event has the batch
+// applied again). Every event's JSON lives in the batch's one pool.
+struct DecodedBatch {
+  std::vector<LogRecord> records;
+  std::vector<DatabaseEvent> events;  // events[i] decoded from records[i]
+  std::vector<std::string> errors;    // "" or why records[i] is not an event
+  std::vector<std::chrono::system_clock::time_point> written_at;  // events[i]'s timestamp; the epoch if none
+  rapidjson::MemoryPoolAllocator<> pool;
+
+  DecodedBatch() = default;
+  DecodedBatch(const DecodedBatch&) = delete;
+  DecodedBatch& operator=(const DecodedBatch&) = delete;
+  // Decodes `records` into events and errors.
+  void decode();
+  // Empties the batch for reuse (its vectors keep their capacity).
+  void clear();
+};
+
 class Applier {
  public:
-  // `listener` and `metrics` may be null.
+  // `listener` and `metrics` may be null. With `read_ahead`, a second thread
+  // reads and decodes the next batch while this one is applied; only for a
+  // log whose poll() may run on another thread than the applier's and whose
+  // partitions are never taken away (replica mode).
   Applier(Store& store, const PluginRegistry& registry, EventLog& log, int max_batch, ApplyListener* listener,
-          Metrics* metrics = nullptr);
+          Metrics* metrics = nullptr, bool read_ahead = false);
   ~Applier();
 
   // Creates every plugin's table (one transaction), positions the log at the
@@ -83,12 +109,20 @@ class Applier {
   // public so tests can drive it without a thread. Retries are the caller's job:
   // throws if the transaction could not be committed (nothing was applied).
   std::vector<AppliedEvent> apply_batch(const std::vector<LogRecord>& records);
+  // The same for a batch decoded already.
+  std::vector<AppliedEvent> apply_batch(const DecodedBatch& batch);
 
  private:
   void run();
+  // Reads the log into `batch` and decodes it; false when nothing came.
+  bool read(DecodedBatch& batch);
+  // Applies `batch`, retrying until it commits or the applier stops; tells the listener.
+  void apply_and_publish(const DecodedBatch& batch);
+  // The read-ahead thread: fills batches for run().
+  void read_ahead_loop();
   // One attempt at a batch; nullopt when `fenced` is false and the plugin
   // refused an event (the transaction was rolled back).
-  std::optional<std::vector<AppliedEvent>> try_batch(const std::vector<LogRecord>& records, bool fenced);
+  std::optional<std::vector<AppliedEvent>> try_batch(const DecodedBatch& batch, bool fenced);
   std::optional<int64_t> stored_offset(int32_t partition);
 
   Store& store_;
@@ -100,6 +134,14 @@ class Applier {
   StatementCache statements_;  // on the writer connection; used by the applier thread only
   std::atomic<bool> stopping_{false};
   std::thread thread_;
+
+  // Read-ahead: batches travel reader -> ready_ -> applier -> free_ -> reader.
+  const bool read_ahead_;
+  std::thread reader_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_changed_;
+  std::deque<std::unique_ptr<DecodedBatch>> ready_;  // guarded by queue_mutex_, in log order
+  std::vector<std::unique_ptr<DecodedBatch>> free_;  // guarded by queue_mutex_
   mutable std::mutex mutex_;
   std::map<int32_t, int64_t> applied_;  // guarded by mutex_
   ApplierStats stats_;                  // guarded by mutex_

@@ -711,7 +711,8 @@ class Router {
     std::string event_id = event.id;
     auto& metrics = sv.metrics;
     if (async) {
-      sv.log.append(table, std::move(value), [r, event_id, table, entity_id, &metrics, sent = Clock::now()](const AppendResult& res) {
+      auto sent = Clock::now();
+      sv.log.append(table, std::move(value), [r, event_id, table, entity_id, &metrics, sent](const AppendResult& res) {
         if (res.ok) metrics.appended(std::chrono::duration<double>(Clock::now() - sent).count());
         if (!res.ok) {
           metrics.append_failed();
@@ -750,7 +751,8 @@ class Router {
     });
     auto& hub = sv.hub;
     auto timeout = std::chrono::milliseconds(cfg_.http.write_timeout_ms);
-    sv.log.append(table, std::move(value), [&hub, &metrics, event_id, r, timeout, sent = Clock::now()](const AppendResult& res) {
+    auto sent = Clock::now();
+    sv.log.append(table, std::move(value), [&hub, &metrics, event_id, r, timeout, sent](const AppendResult& res) {
       if (res.ok) {
         metrics.appended(std::chrono::duration<double>(Clock::now() - sent).count());
         hub.arm(event_id, Clock::now() + timeout, res.partition, res.offset);

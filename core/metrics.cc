@@ -97,7 +97,8 @@ void Metrics::render(std::string& out) const {
         out += "clusterlite_http_requests_total{route=\"" + std::string(route_label(static_cast<Route>(r))) +
                "\",method=\"" + method_label(m) + "\",status=\"" + status + "\"} " + std::to_string(n) + "\n";
       }
-  out += "# HELP clusterlite_http_request_duration_seconds Time from request parsed to response handed to the HTTP server.\n";
+  out += "# HELP clusterlite_http_request_duration_seconds Time from request parsed to response handed to the "
+         "HTTP server.\n";
   out += "# TYPE clusterlite_http_request_duration_seconds histogram\n";
   for (int r = 0; r < static_cast<int>(Route::kCount); ++r)
     latency_[r].render(out, "clusterlite_http_request_duration_seconds",

@@ -27,8 +27,10 @@ Node::~Node() { stop(); }
 void Node::start() {
   log_ = make_event_log(config_);
   hub_ = std::make_unique<CompletionHub>();
+  // In replica mode no partition is ever taken away, so the next batch can be
+  // read and decoded while one is applied.
   applier_ = std::make_unique<Applier>(*store_, registry_, *log_, config_.applier.max_batch, hub_.get(),
-                                        &metrics_);
+                                        &metrics_, /*read_ahead=*/config_.mode == Mode::kReplica);
   applier_->start();
   hub_->set_applied(applier_->applied());
   if (config_.mode == Mode::kShared)

@@ -50,14 +50,14 @@ class ApplierTest : public ::testing::Test {
   void TearDown() override { close(); }
 
   // Opens the store, log, registry and applier on path_, and creates the plugin tables.
-  void open(int busy_timeout_ms = 5000) {
+  void open(int busy_timeout_ms = 5000, bool read_ahead = false, int max_batch = 1000) {
     store_ = std::make_unique<Store>(path_, busy_timeout_ms, 2);
     log_ = std::make_unique<EmbeddedLog>(path_, busy_timeout_ms);
     static const rapidjson::Value kNoSettings(rapidjson::kObjectType);
     std::vector<LoadedPlugin> plugins;
     plugins.push_back(load_plugin(test::plugins_directory() + "/users.so", kNoSettings, "test-node"));
     registry_ = std::make_unique<PluginRegistry>(std::move(plugins));
-    applier_ = std::make_unique<Applier>(*store_, *registry_, *log_, 1000, nullptr);
+    applier_ = std::make_unique<Applier>(*store_, *registry_, *log_, max_batch, nullptr, nullptr, read_ahead);
     registry_->find("users")->create_table(store_->writer());
   }
   void close() {
@@ -309,4 +309,37 @@ TEST_F(ApplierTest, RestartResumesAtTheStoredOffset) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 3);
   EXPECT_EQ(count("SELECT COUNT(*) FROM users WHERE id = 'u1'"), 0);
   EXPECT_EQ(stored_offset(), 5);
+}
+
+// With read-ahead a second thread reads and decodes batches while the applier
+// applies earlier ones: every batch must still be applied once, in log order
+// (an update or delete applied before its insert would be rejected).
+TEST_F(ApplierTest, ReadAheadAppliesEveryBatchOnceInLogOrder) {
+  close();
+  open(5000, /*read_ahead=*/true, /*max_batch=*/7);
+  int64_t events = 0;
+  for (int i = 0; i < 60; ++i) {
+    std::string id = "u" + std::to_string(i);
+    append(insert(id, id + "@example.com"));
+    ++events;
+    if (i % 3 == 0) {
+      append(event_json(Operation::kUpdate, id, "Renamed " + id, id + "@renamed.example.com"));
+      ++events;
+    }
+    if (i % 5 == 0) {
+      append(event_json(Operation::kDelete, id, "", ""));
+      ++events;
+    }
+  }
+  applier_->start();
+  ASSERT_TRUE(wait_applied(events));
+  applier_->stop();
+  auto stats = applier_->stats();
+  EXPECT_EQ(stats.applied, static_cast<uint64_t>(events));
+  EXPECT_EQ(stats.rejected, 0u);
+  EXPECT_GE(stats.batches, static_cast<uint64_t>((events + 6) / 7));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 60 - 12);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users WHERE email LIKE '%@renamed.example.com'"), 20 - 4);
+  EXPECT_EQ(stored_offset(), events);
 }
