@@ -106,18 +106,18 @@ void Metrics::render(std::string& out) const {
   out += "# HELP clusterlite_log_append_failures_total Writes the event log refused or timed out.\n";
   out += "# TYPE clusterlite_log_append_failures_total counter\n";
   out += "clusterlite_log_append_failures_total " + std::to_string(append_failures_.load()) + "\n";
-  out += "# HELP clusterlite_apply_batch_events Events per committed applier transaction.\n";
-  out += "# TYPE clusterlite_apply_batch_events histogram\n";
-  batch_sizes_.render(out, "clusterlite_apply_batch_events", "");
-  out += "# HELP clusterlite_apply_batch_seconds Time to apply and commit one batch.\n";
-  out += "# TYPE clusterlite_apply_batch_seconds histogram\n";
-  batch_seconds_.render(out, "clusterlite_apply_batch_seconds", "");
-  out += "# HELP clusterlite_log_append_seconds Time from handing a write to the event log to its acknowledgement.\n";
-  out += "# TYPE clusterlite_log_append_seconds histogram\n";
-  append_seconds_.render(out, "clusterlite_log_append_seconds", "");
-  out += "# HELP clusterlite_apply_delay_seconds Time from an event's timestamp to its commit on this node.\n";
-  out += "# TYPE clusterlite_apply_delay_seconds histogram\n";
-  apply_delay_.render(out, "clusterlite_apply_delay_seconds", "");
+  // An unlabelled histogram with its HELP and TYPE lines.
+  auto histogram = [&out](const Histogram& h, const std::string& name, const char* help) {
+    out += "# HELP " + name + " " + help + "\n";
+    out += "# TYPE " + name + " histogram\n";
+    h.render(out, name, "");
+  };
+  histogram(batch_sizes_, "clusterlite_apply_batch_events", "Events per committed applier transaction.");
+  histogram(batch_seconds_, "clusterlite_apply_batch_seconds", "Time to apply and commit one batch.");
+  histogram(append_seconds_, "clusterlite_log_append_seconds",
+            "Time from handing a write to the event log to its acknowledgement.");
+  histogram(apply_delay_, "clusterlite_apply_delay_seconds",
+            "Time from an event's timestamp to its commit on this node.");
 }
 
 }  // namespace clusterlite
