@@ -148,9 +148,7 @@ void DecodedBatch::decode() {
   written_at.assign(records.size(), {});
   for (size_t i = 0; i < records.size(); ++i) {
     events[i].data = rapidjson::Document(&pool);
-    errors[i] = decode_event(records[i].value, events[i]);
-    if (errors[i].empty())
-      if (auto t = parse_rfc3339(events[i].timestamp)) written_at[i] = *t;
+    errors[i] = decode_event(records[i].value, events[i], &written_at[i]);
   }
 }
 
@@ -298,7 +296,7 @@ void Applier::apply_and_publish(const DecodedBatch& batch) {
 }
 
 void Applier::read_ahead_loop() {
-  // Two batches ahead at most: one being applied, one ready.
+  // At most two decoded batches wait for the applier (besides the one it applies).
   constexpr size_t kAhead = 2;
   std::unique_ptr<DecodedBatch> batch;
   while (!stopping_) {

@@ -51,7 +51,8 @@ bool string_member(const rapidjson::Value& obj, const char* name, std::string& o
 
 }  // namespace
 
-std::string decode_event(std::string_view bytes, DatabaseEvent& out) {
+std::string decode_event(std::string_view bytes, DatabaseEvent& out,
+                         std::chrono::system_clock::time_point* written_at) {
   out.id.clear();
   out.table_name.clear();
   out.timestamp.clear();
@@ -79,12 +80,14 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out) {
   else
     return failed("unknown operation: " + op.substr(0, 32));
   if (!is_valid_table_name(out.table_name)) return failed("invalid table_name");
-  if (!parse_rfc3339(out.timestamp)) return failed("timestamp is not RFC 3339");
+  auto time = parse_rfc3339(out.timestamp);
+  if (!time) return failed("timestamp is not RFC 3339");
   if (!doc.HasMember("data")) return failed("missing field: data");
   rapidjson::Value& data = doc["data"];
   if (!data.IsObject()) return failed("field data must be an object");
   rapidjson::Value entity(std::move(data));
   static_cast<rapidjson::Value&>(doc) = std::move(entity);
+  if (written_at) *written_at = *time;
   return {};
 }
 

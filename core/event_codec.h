@@ -5,6 +5,7 @@
 
 #include <clusterlite/event.h>
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -17,7 +18,9 @@ std::string encode_event(const DatabaseEvent& event);
 // table_name", ...); then `out` holds whichever header fields were read and
 // empty data. Parsing allocates from out.data's pool, which keeps its memory
 // until `out` is destroyed: reusing one event for a batch allocates once.
-std::string decode_event(std::string_view bytes, DatabaseEvent& out);
+// `written_at`, when given, receives the parsed timestamp on success.
+std::string decode_event(std::string_view bytes, DatabaseEvent& out,
+                         std::chrono::system_clock::time_point* written_at = nullptr);
 
 // Table names the host accepts: ^[a-z][a-z0-9_]{0,62}$.
 bool is_valid_table_name(std::string_view name);
