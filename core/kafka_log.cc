@@ -153,7 +153,10 @@ KafkaLog::KafkaLog(const Config& config)
   set(*cconf, "group.id", shared_ ? config.kafka.group_id : "clusterlite-replica-" + config.node_id, Origin::kCore);
   set(*cconf, "enable.auto.commit", "false", Origin::kCore);
   set(*cconf, "enable.auto.offset.store", "false", Origin::kCore);
-  set(*cconf, "auto.offset.reset", "earliest", Origin::kCore);
+  // Every partition starts at an explicit position (the stored offset, or the
+  // beginning for a fresh database). A stored offset the log no longer has is
+  // an error to report, never a silent jump to another position.
+  set(*cconf, "auto.offset.reset", "error", Origin::kCore);
   if (shared_) set(*cconf, "rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()));
   user(*cconf);
   consumer_.reset(RdKafka::KafkaConsumer::create(cconf.get(), errstr));
@@ -228,6 +231,7 @@ void KafkaLog::append(const std::string& key, std::string value, AppendCallback 
 
 void KafkaLog::start(StoredOffsets stored) {
   stored_ = std::move(stored);
+  check_positions();
   if (shared_) {
     RdKafka::ErrorCode err = consumer_->subscribe({topic_});
     if (err != RdKafka::ERR_NO_ERROR)
@@ -302,10 +306,20 @@ void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::millis
     if (m->err() == RdKafka::ERR__PARTITION_EOF) continue;
     if (m->err() == RdKafka::ERR__TIMED_OUT) break;
     if (m->err() != RdKafka::ERR_NO_ERROR) {
-      if (m->err() == RdKafka::ERR__TRANSPORT || m->err() == RdKafka::ERR__ALL_BROKERS_DOWN)
+      if (m->err() == RdKafka::ERR__TRANSPORT || m->err() == RdKafka::ERR__ALL_BROKERS_DOWN) {
         suspect(m->errstr());
-      else
+      } else if (m->err() == RdKafka::ERR__AUTO_OFFSET_RESET) {
+        // The next offset of a partition is outside the log (records deleted,
+        // or the topic replaced while the node ran): nothing after it can be
+        // applied in order. The node leaves the load balancer; at its next
+        // start check_positions() says what happened and what to do.
+        fatal_ = true;
+        log::error("kafka", "partition " + std::to_string(m->partition()) + " of " + topic_ +
+                                ": the next offset to apply is no longer in the log (" + m->errstr() +
+                                "); this node stops applying it. Restart the node for a diagnosis");
+      } else {
         log::warn("kafka", "consumer: " + m->errstr());
+      }
       break;
     }
     set_reachable(true, {});
@@ -318,6 +332,47 @@ void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::millis
     ++taken;
   }
   polling_out_ = nullptr;
+}
+
+void KafkaLog::check_positions() {
+  auto deadline = Clock::now() + std::chrono::milliseconds(request_timeout_ms_);
+  std::string problems;
+  for (int32_t p = 0; p < partitions_; ++p) {
+    int64_t low = -1;
+    int64_t high = -1;
+    // A partition that just got its leader can briefly answer "not leader".
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      RdKafka::ErrorCode err =
+          consumer_->query_watermark_offsets(topic_, p, &low, &high, static_cast<int>(std::max<int64_t>(left, 1)));
+      if (err == RdKafka::ERR_NO_ERROR) break;
+      if (Clock::now() + kEndOffsetsRetry >= deadline)
+        throw std::runtime_error("cannot read the offsets of partition " + std::to_string(p) + " of " + topic_ +
+                                 " (brokers: " + brokers_ + "): " + RdKafka::err2str(err));
+      std::this_thread::sleep_for(kEndOffsetsRetry);
+    }
+    std::string where = "partition " + std::to_string(p) + " of " + topic_ + ": ";
+    std::optional<int64_t> next = stored_(p);
+    if (next && *next < low) {
+      problems += where + "the database has applied the events before offset " + std::to_string(*next) +
+                  " but the log now starts at offset " + std::to_string(low) + "; the events in between were " +
+                  "deleted (retention or DeleteRecords), so this node cannot catch up. Replace its database " +
+                  "with a copy from an up-to-date node, and keep the topic's retention unlimited. ";
+    } else if (next && *next > high) {
+      problems += where + "the database has applied the events before offset " + std::to_string(*next) +
+                  " but the log ends at offset " + std::to_string(high) + ": the database was built from " +
+                  "another log (the topic was deleted and created again, or the broker lost its data). Start " +
+                  "this node with an empty database to rebuild it from this log, or point it at its own topic. ";
+    } else if (!next && low > 0) {
+      problems += where + "the log starts at offset " + std::to_string(low) + ", not 0: its first events " +
+                  "were deleted, so an empty database cannot be rebuilt from it. Start this node with a copy " +
+                  "of an up-to-date node's database, and keep the topic's retention unlimited. ";
+    }
+  }
+  if (!problems.empty()) {
+    problems.pop_back();
+    throw std::runtime_error("the database does not match the event log: " + problems);
+  }
 }
 
 std::optional<std::map<int32_t, int64_t>> KafkaLog::end_offsets(std::chrono::milliseconds timeout) {

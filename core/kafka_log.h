@@ -10,7 +10,10 @@
 // (group.id clusterlite-replica-<node id>, never committed to Kafka), starting
 // at the offsets stored in the node's database. In shared mode it subscribes
 // with kafka.group_id and the rebalance callback starts each assigned
-// partition at the offset stored in the shared database.
+// partition at the offset stored in the shared database. A stored offset must
+// still be in the log: start() refuses a database that is behind the log's
+// first record or ahead of its end, and a later fetch outside the log makes
+// the node unready instead of jumping (auto.offset.reset=error).
 #pragma once
 
 #include <librdkafka/rdkafkacpp.h>
@@ -57,6 +60,11 @@ class KafkaLog : public EventLog {
   void suspect(const std::string& why);
   // One attempt at end_offsets(); std::nullopt on any error.
   std::optional<std::map<int32_t, int64_t>> query_end_offsets(std::chrono::steady_clock::time_point deadline);
+  // Start-up: every stored offset must lie within the log (between its first
+  // and next offset), and a partition with nothing stored must still begin at
+  // offset 0. Otherwise throws std::runtime_error naming each partition, what
+  // happened to the log and what the operator can do.
+  void check_positions();
   // Shared mode, inside consume(): positions newly assigned partitions at
   // their stored offsets, or gives up revoked ones.
   void rebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,

@@ -1,6 +1,7 @@
 """A node whose database file is deleted while it is stopped rebuilds itself
-from the log on start."""
+from the log on start; a database that does not match the log is refused."""
 
+import sqlite3
 import uuid
 
 from harness import Cluster, wait_converged
@@ -38,3 +39,36 @@ def test_deleted_database_is_rebuilt_from_the_log(cluster: Cluster):
     assert n2.query("SELECT count(*) FROM _cl_rejected")[0][0] == 0
     assert n2.request("GET", f"/users/{ids[0]}").json()["name"] == "Renamed 0"
     assert n2.request("GET", f"/users/{ids[40]}").status == 404
+
+
+def test_database_ahead_of_the_log_stops_the_node_until_rebuilt(cluster: Cluster):
+    """A database that applied more of the log than the log holds (the topic was
+    replaced, or the broker lost its data) is refused at start with the reason;
+    nothing is applied over it. Rebuilt from empty, the node starts again."""
+    node = cluster.start(1).nodes[0]
+    for i in range(3):
+        assert node.create_user(f"Ahead {i}", f"ahead-{i}-{uuid.uuid4().hex[:6]}@example.org").status == 201
+    wait_converged(cluster.nodes)
+    assert node.stop() == 0
+    # Stage the database of a longer log: its applied position is 100 past the end.
+    db = sqlite3.connect(node.db_path)
+    with db:
+        moved = db.execute("UPDATE _cl_offsets SET next_offset = next_offset + 100 WHERE topic = ?",
+                           (cluster.topic,)).rowcount
+    db.close()
+    assert moved >= 1
+
+    node.start(wait=False)
+    code = node.proc.wait(timeout=60)
+    log = node.log_tail()
+    assert code == 1, f"exit code {code}:\n{log}"
+    assert "the database does not match the event log" in log, log
+    assert "built from another log" in log, log
+    assert node.query("SELECT count(*) FROM users")[0][0] == 3
+
+    for suffix in ("", "-wal", "-shm"):
+        path = node.db_path.with_name(node.db_path.name + suffix)
+        if path.exists():
+            path.unlink()
+    node.start(timeout=60)
+    assert wait_converged(cluster.nodes)["rows"] == 3

@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "kafka_admin.h"
 #include "kafka_log.h"
 
 namespace clusterlite {
@@ -127,6 +128,93 @@ int closed_port() {
   return port;
 }
 
+
+// Topic administration the product never does, to stage a log that lost
+// records: a raw librdkafka handle and its admin C API.
+class Admin {
+ public:
+  Admin() {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    char err[512];
+    rd_kafka_conf_set(conf, "bootstrap.servers", test_brokers().c_str(), err, sizeof err);
+    handle_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    queue_ = rd_kafka_queue_new(handle_);
+  }
+  ~Admin() {
+    rd_kafka_queue_destroy(queue_);
+    rd_kafka_destroy(handle_);
+  }
+
+  // DeleteRecords: the partition's log then starts at `offset`.
+  std::string delete_records_before(const std::string& topic, int32_t partition, int64_t offset) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset = offset;
+    rd_kafka_DeleteRecords_t* request = rd_kafka_DeleteRecords_new(list);
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_DeleteRecords(handle_, &request, 1, nullptr, queue_);
+    rd_kafka_DeleteRecords_destroy(request);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue_, 10000);
+    std::string error = ev ? "" : "no answer within 10 s";
+    if (ev && rd_kafka_event_error(ev)) error = rd_kafka_event_error_string(ev);
+    if (ev && error.empty()) {
+      const rd_kafka_topic_partition_list_t* out =
+          rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+      if (out && out->cnt == 1 && out->elems[0].err) error = rd_kafka_err2str(out->elems[0].err);
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    return error;
+  }
+
+  // DeleteTopics, then the same name again with `partitions` (retrying while
+  // the broker still finishes the deletion).
+  std::string recreate_topic(const std::string& topic, int partitions) {
+    rd_kafka_DeleteTopic_t* request = rd_kafka_DeleteTopic_new(topic.c_str());
+    rd_kafka_DeleteTopics(handle_, &request, 1, nullptr, queue_);
+    rd_kafka_DeleteTopic_destroy(request);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue_, 10000);
+    if (!ev) return "DeleteTopics: no answer within 10 s";
+    rd_kafka_event_destroy(ev);
+    auto deadline = Clock::now() + 20s;
+    for (;;) {
+      try {
+        ensure_topic(handle_, {topic, partitions, 1}, 5s);
+        return "";
+      } catch (const std::runtime_error& e) {
+        if (Clock::now() > deadline) return e.what();
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+
+ private:
+  rd_kafka_t* handle_ = nullptr;
+  rd_kafka_queue_t* queue_ = nullptr;
+};
+
+// Appends `values` to a fresh one-partition topic and closes the writer.
+void write_records(const std::string& topic, size_t count) {
+  KafkaLog writer(kafka_config(topic, 1));
+  Acks acks;
+  for (size_t i = 0; i < count; ++i) writer.append("users", std::to_string(i), acks.callback(i));
+  ASSERT_TRUE(acks.wait_for(count, 10s));
+  for (auto& [i, r] : acks.results()) ASSERT_TRUE(r.ok) << r.error;
+  writer.close();
+}
+
+// What start() says for a database whose next offset of partition 0 is
+// `stored`; "" when it starts.
+std::string start_error(const std::string& topic, std::optional<int64_t> stored) {
+  KafkaLog log(kafka_config(topic, 1));
+  try {
+    log.start([stored](int32_t) { return stored; });
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 TEST(KafkaLogTest, CreatesTheTopicWithTheConfiguredPartitions) {
   REQUIRE_BROKER();
   auto topic = unique_topic("create");
@@ -217,6 +305,67 @@ TEST(KafkaLogTest, StartsAtTheStoredOffsets) {
   std::vector<LogRecord> more;
   log.poll(more, 100, 300ms);
   EXPECT_TRUE(more.empty());
+}
+
+// A database is only ever continued from where it stopped: a stored offset
+// before the log's first record (events deleted) or after its end (another
+// log) stops the start with the reason, and so does an empty database on a
+// log whose first records are gone. Offsets within the log start.
+TEST(KafkaLogTest, StartRefusesADatabaseThatDoesNotMatchTheLog) {
+  REQUIRE_BROKER();
+  auto topic = unique_topic("positions");
+  write_records(topic, 5);
+  Admin admin;
+  ASSERT_EQ(admin.delete_records_before(topic, 0, 3), "");
+
+  std::string behind = start_error(topic, 2);
+  EXPECT_TRUE(contains(behind, "partition 0 of " + topic)) << behind;
+  EXPECT_TRUE(contains(behind, "applied the events before offset 2 but the log now starts at offset 3")) << behind;
+
+  std::string ahead = start_error(topic, 6);
+  EXPECT_TRUE(contains(ahead, "applied the events before offset 6 but the log ends at offset 5")) << ahead;
+  EXPECT_TRUE(contains(ahead, "built from another log")) << ahead;
+
+  std::string empty = start_error(topic, std::nullopt);
+  EXPECT_TRUE(contains(empty, "the log starts at offset 3, not 0")) << empty;
+
+  EXPECT_EQ(start_error(topic, 5), "") << "a database that applied the whole log must start";
+  KafkaLog log(kafka_config(topic, 1));
+  log.start([](int32_t) -> std::optional<int64_t> { return 3; });
+  auto records = poll_until(log, 2, 15s);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].offset, 3);
+  EXPECT_EQ(records[1].value, "4");
+  EXPECT_TRUE(log.reachable());
+}
+
+// The topic replaced under a running consumer: its next offset is past the
+// new log's end. The log reports itself unusable (the node leaves the load
+// balancer) and hands out nothing of the new log, instead of jumping to its
+// beginning.
+TEST(KafkaLogTest, ALogReplacedUnderARunningConsumerStopsItInsteadOfJumping) {
+  REQUIRE_BROKER();
+  auto topic = unique_topic("replaced");
+  write_records(topic, 5);
+  KafkaLog log(kafka_config(topic, 1));
+  log.start([](int32_t) -> std::optional<int64_t> { return std::nullopt; });
+  ASSERT_EQ(poll_until(log, 5, 15s).size(), 5u);
+
+  Admin admin;
+  ASSERT_EQ(admin.recreate_topic(topic, 1), "");
+  {
+    KafkaLog writer(kafka_config(topic, 1));
+    Acks acks;
+    writer.append("users", "new-0", acks.callback(0));
+    ASSERT_TRUE(acks.wait_for(1, 10s));
+    ASSERT_TRUE(acks.results().at(0).ok) << acks.results().at(0).error;
+    writer.close();
+  }
+  std::vector<LogRecord> seen;
+  auto deadline = Clock::now() + 30s;
+  while (log.reachable() && Clock::now() < deadline) log.poll(seen, 100, 200ms);
+  EXPECT_FALSE(log.reachable()) << "the consumer went on after its position left the log";
+  EXPECT_TRUE(seen.empty()) << "the consumer read " << seen.size() << " record(s) of the new log";
 }
 
 TEST(KafkaLogTest, UnreachableBrokerFailsStartWithinTheTimeout) {
