@@ -1,10 +1,11 @@
 // KafkaLog: the event log on Apache Kafka or Redpanda (librdkafka C++ API).
 //
-// Producer: idempotent (acks=all), murmur2_random partitioner so the record
-// key (the table name) picks the same partition as Java clients do; one thread
-// serves delivery reports and runs each AppendCallback with the partition and
-// offset, or with an error once message.timeout.ms (kafka.request_timeout_ms)
-// has passed.
+// Producer: idempotent (acks=all); the record key (the table name) picks the
+// partition by murmur2, as Java clients do. Appends made while a batch is
+// unacknowledged wait at a gate and follow as the next batch (see append()).
+// One thread serves delivery reports and runs each AppendCallback with the
+// partition and offset, or with an error once kafka.request_timeout_ms has
+// passed.
 //
 // Consumer: in replica mode it assign()s every partition of the topic itself
 // (group.id clusterlite-replica-<node id>, never committed to Kafka), starting
@@ -16,10 +17,13 @@
 // the node unready instead of jumping (auto.offset.reset=error).
 #pragma once
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -53,6 +57,26 @@ class KafkaLog : public EventLog {
 
  private:
   class Callbacks;
+  struct PendingAppend {
+    std::string key;
+    std::string value;
+    std::unique_ptr<AppendCallback> done;
+    std::chrono::steady_clock::time_point since;
+  };
+  struct Failed {
+    std::unique_ptr<AppendCallback> done;
+    std::string error;
+  };
+  // gate_mutex_ held: gives every waiting append to librdkafka; those it
+  // refuses at once go to `failed`, to be called after the lock is released.
+  void hand_over(std::vector<Failed>& failed);
+  // Delivery report thread: one handed-over append was reported.
+  void reported();
+  static void fail(std::vector<Failed>& failed);
+  // gate_mutex_ held: whether the waiting appends may go to librdkafka now.
+  bool gate_open(std::chrono::steady_clock::time_point now) const;
+  // Hands the waiting appends over when the gate opens by time.
+  void gate_loop();
   void producer_loop();
   void probe_loop();
   void set_reachable(bool reachable, const std::string& why);
@@ -78,6 +102,14 @@ class KafkaLog : public EventLog {
   StoredOffsets stored_;
   std::unique_ptr<Callbacks> callbacks_;  // outlives both handles
   std::unique_ptr<RdKafka::Producer> producer_;
+  rd_kafka_topic_t* topic_handle_ = nullptr;  // producer_'s handle of topic_, for batched enqueues
+  std::mutex gate_mutex_;
+  std::deque<PendingAppend> pending_;  // guarded by gate_mutex_: appends waiting at the gate
+  int64_t in_flight_ = 0;              // guarded by gate_mutex_: handed to librdkafka, not yet reported
+  bool gate_closed_ = false;           // guarded by gate_mutex_: close() took the last waiting appends
+  std::chrono::steady_clock::time_point last_hand_over_;  // guarded by gate_mutex_
+  std::condition_variable gate_changed_;
+  std::thread gate_thread_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::atomic<bool> reachable_{true};
   std::atomic<bool> fatal_{false};  // librdkafka reported a fatal error

@@ -307,6 +307,62 @@ TEST(KafkaLogTest, StartsAtTheStoredOffsets) {
   EXPECT_TRUE(more.empty());
 }
 
+// Appends from several threads at once pass the gate that batches them: each
+// is reported exactly once, those acknowledged in the order each thread made
+// them, and closing the log with appends still waiting reports those too.
+TEST(KafkaLogTest, ConcurrentAppendsAreReportedOnceInOrderAlsoWhenClosedWhileWaiting) {
+  REQUIRE_BROKER();
+  auto topic = unique_topic("gate");
+  KafkaLog log(kafka_config(topic, 1));
+  const size_t threads = 4;
+  const size_t per_thread = 500;
+  std::mutex mutex;
+  std::map<size_t, std::vector<AppendResult>> reports;  // by append index
+  std::vector<std::thread> writers;
+  for (size_t t = 0; t < threads; ++t)
+    writers.emplace_back([&, t] {
+      for (size_t i = 0; i < per_thread; ++i) {
+        size_t index = t * per_thread + i;
+        log.append("users", std::to_string(index), [&, index](const AppendResult& r) {
+          std::lock_guard lock(mutex);
+          reports[index].push_back(r);
+        });
+      }
+    });
+  for (auto& w : writers) w.join();
+  log.close();  // some appends may still wait at the gate or be in flight
+
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(reports.size(), threads * per_thread) << "an append was never reported";
+  size_t acknowledged = 0;
+  for (size_t t = 0; t < threads; ++t) {
+    int64_t last = -1;
+    for (size_t i = 0; i < per_thread; ++i) {
+      auto& r = reports[t * per_thread + i];
+      ASSERT_EQ(r.size(), 1u) << "append " << t * per_thread + i << " reported " << r.size() << " times";
+      if (!r[0].ok) continue;
+      ++acknowledged;
+      EXPECT_GT(r[0].offset, last) << "thread " << t << " append " << i << " overtook an earlier one";
+      last = r[0].offset;
+    }
+  }
+  EXPECT_GT(acknowledged, 0u);
+
+  // What was acknowledged is in the log once each, in the acknowledged order.
+  KafkaLog reader(kafka_config(topic, 1));
+  reader.start([](int32_t) { return std::nullopt; });
+  auto records = poll_until(reader, acknowledged, 15s);
+  ASSERT_EQ(records.size(), acknowledged);
+  std::set<std::string> values;
+  for (auto& rec : records) values.insert(rec.value);
+  EXPECT_EQ(values.size(), acknowledged);
+
+  Acks after;
+  log.append("users", "late", after.callback(0));
+  ASSERT_TRUE(after.wait_for(1, 1s));
+  EXPECT_FALSE(after.results().at(0).ok) << "an append after close was taken";
+}
+
 // A database is only ever continued from where it stopped: a stored offset
 // before the log's first record (events deleted) or after its end (another
 // log) stops the start with the reason, and so does an empty database on a
