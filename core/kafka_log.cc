@@ -23,9 +23,9 @@ constexpr auto kProbeInterval = std::chrono::seconds(1);
 constexpr int kTimeoutScanMs = 1000;
 // Pause between attempts to read the end offsets.
 constexpr auto kEndOffsetsRetry = std::chrono::milliseconds(50);
-// The append gate (see KafkaLog::append): at most one batch per this interval
-// goes to librdkafka, so under load each request to the broker carries the
-// appends of at least this long, and a lone append goes at once. Measured on
+// The append gate (see KafkaLog::append): while appends queue up, at most one
+// batch per this interval goes to librdkafka, so under load each request to
+// the broker carries the appends of at least this long. Measured on
 // 2 CPUs (docs/benchmarks.md): 2 ms made twice the requests of librdkafka's
 // own linger.ms 2, 8 ms cost writes through one node a third; 4 ms kept them
 // and raised writes through nginx by a fifth.
@@ -213,7 +213,9 @@ void KafkaLog::producer_loop() {
 
 bool KafkaLog::gate_open(Clock::time_point now) const {
   if (pending_.empty()) return false;
-  return (in_flight_ == 0 && now >= last_hand_over_ + kGateInterval) || now - pending_.front().since >= kGateHold;
+  if (in_flight_ == 0 && (now >= last_hand_over_ + kGateInterval || (pending_.size() == 1 && last_batch_ <= 1)))
+    return true;
+  return now - pending_.front().since >= kGateHold;
 }
 
 void KafkaLog::gate_loop() {
@@ -268,13 +270,15 @@ void KafkaLog::append(const std::string& key, std::string value, AppendCallback 
   if (closing_) return done({false, -1, -1, "the node is shutting down"});
   // The gate: appends go to librdkafka as one batch once the batch before
   // has been acknowledged and kGateInterval has passed since it was handed
-  // over; until then they wait here. librdkafka's idempotent producer sends
-  // one request at a time per partition once a batch holds several messages,
-  // and while that request is out it polls its socket without blocking for as
-  // long as more messages are ready to send (linger.ms passed): the CPU that
-  // costs is the nodes' and the broker's. Holding appends here keeps its queue
-  // empty while a request is out, and the interval keeps batches as large as
-  // linger.ms made them. A lone append goes at once.
+  // over; until then they wait here. After a batch of one, an append that
+  // finds nothing in flight and nothing waiting goes at once, so a client
+  // writing one row after another is not held. librdkafka's idempotent
+  // producer sends one request at a time per partition once a batch holds
+  // several messages, and while that request is out it polls its socket
+  // without blocking for as long as more messages are ready to send
+  // (linger.ms passed), CPU the node and the broker need. Holding appends here
+  // keeps its queue empty while a request is out, and the interval keeps
+  // batches as large as linger.ms made them.
   std::vector<Failed> failed;
   {
     std::lock_guard lock(gate_mutex_);
@@ -319,6 +323,7 @@ void KafkaLog::hand_over(std::vector<Failed>& failed) {
       }
     }
   }
+  last_batch_ = pending_.size();
   pending_.clear();
   last_hand_over_ = Clock::now();
 }

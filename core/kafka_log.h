@@ -108,6 +108,7 @@ class KafkaLog : public EventLog {
   int64_t in_flight_ = 0;              // guarded by gate_mutex_: handed to librdkafka, not yet reported
   bool gate_closed_ = false;           // guarded by gate_mutex_: close() took the last waiting appends
   std::chrono::steady_clock::time_point last_hand_over_;  // guarded by gate_mutex_
+  size_t last_batch_ = 0;  // guarded by gate_mutex_: appends in the last hand-over
   std::condition_variable gate_changed_;
   std::thread gate_thread_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
