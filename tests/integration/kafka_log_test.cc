@@ -511,6 +511,11 @@ TEST(KafkaLogTest, SharedModeSplitsPartitionsAndTakesEachRecordOnce) {
     std::this_thread::sleep_for(50ms);
   }
   ASSERT_TRUE(acks.wait_for(n, 10s));
+  std::set<std::pair<int32_t, int64_t>> appended;
+  for (auto& [i, r] : acks.results()) {
+    EXPECT_TRUE(r.ok) << "append " << i << ": " << r.error;
+    if (r.ok) appended.insert({r.partition, r.offset});
+  }
   auto deadline = Clock::now() + 30s;
   for (;;) {
     {
@@ -526,6 +531,9 @@ TEST(KafkaLogTest, SharedModeSplitsPartitionsAndTakesEachRecordOnce) {
 
   std::lock_guard lock(mutex);
   EXPECT_EQ(taken.size(), n);
+  for (auto& pos : appended)
+    EXPECT_TRUE(taken.count(pos)) << "never taken: partition " << pos.first << " offset " << pos.second
+                                  << " (committed there: " << committed[pos.first] << ")";
   for (auto& [pos, times] : taken) EXPECT_EQ(times, 1) << "partition " << pos.first << " offset " << pos.second;
   EXPECT_FALSE(partitions_by_member["a"].empty());
   EXPECT_FALSE(partitions_by_member["b"].empty()) << "the second member never got a partition";
