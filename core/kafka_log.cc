@@ -155,7 +155,7 @@ KafkaLog::KafkaLog(const Config& config)
   user(*pconf);
   producer_.reset(RdKafka::Producer::create(pconf.get(), errstr));
   if (!producer_) throw std::runtime_error("cannot create the Kafka producer: " + errstr);
-  topic_handle_ = rd_kafka_topic_new(producer_->c_ptr(), topic_.c_str(), nullptr);
+  topic_handle_.reset(rd_kafka_topic_new(producer_->c_ptr(), topic_.c_str(), nullptr));
   if (!topic_handle_)
     throw std::runtime_error("cannot open topic " + topic_ + ": " + rd_kafka_err2str(rd_kafka_last_error()));
 
@@ -299,7 +299,7 @@ void KafkaLog::hand_over(std::vector<Failed>& failed) {
   // enqueued in one call, so librdkafka sends it as one request.
   std::map<int32_t, std::vector<PendingAppend*>> by_partition;
   for (auto& a : pending_)
-    by_partition[rd_kafka_msg_partitioner_murmur2_random(topic_handle_, a.key.data(), a.key.size(), partitions_,
+    by_partition[rd_kafka_msg_partitioner_murmur2_random(topic_handle_.get(), a.key.data(), a.key.size(), partitions_,
                                                          nullptr, nullptr)]
         .push_back(&a);
   for (auto& [partition, appends] : by_partition) {
@@ -312,7 +312,7 @@ void KafkaLog::hand_over(std::vector<Failed>& failed) {
       messages[i].key_len = appends[i]->key.size();
       messages[i]._private = appends[i]->done.get();
     }
-    rd_kafka_produce_batch(topic_handle_, partition, RD_KAFKA_MSG_F_COPY, messages.data(),
+    rd_kafka_produce_batch(topic_handle_.get(), partition, RD_KAFKA_MSG_F_COPY, messages.data(),
                            static_cast<int>(messages.size()));
     for (size_t i = 0; i < appends.size(); ++i) {
       if (messages[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -561,8 +561,7 @@ void KafkaLog::close() {
       producer_->flush(1000);
     }
   }
-  if (topic_handle_) rd_kafka_topic_destroy(topic_handle_);
-  topic_handle_ = nullptr;
+  topic_handle_.reset();
   if (consumer_) consumer_->close();
   consumer_.reset();
   producer_.reset();

@@ -102,7 +102,12 @@ class KafkaLog : public EventLog {
   StoredOffsets stored_;
   std::unique_ptr<Callbacks> callbacks_;  // outlives both handles
   std::unique_ptr<RdKafka::Producer> producer_;
-  rd_kafka_topic_t* topic_handle_ = nullptr;  // producer_'s handle of topic_, for batched enqueues
+  // producer_'s handle of topic_, for batched enqueues. Declared after
+  // producer_ so that it goes first also when the constructor throws.
+  struct TopicHandleDeleter {
+    void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+  };
+  std::unique_ptr<rd_kafka_topic_t, TopicHandleDeleter> topic_handle_;
   std::mutex gate_mutex_;
   std::deque<PendingAppend> pending_;  // guarded by gate_mutex_: appends waiting at the gate
   int64_t in_flight_ = 0;              // guarded by gate_mutex_: handed to librdkafka, not yet reported
