@@ -296,7 +296,8 @@ void KafkaLog::append(const std::string& key, std::string value, AppendCallback 
 void KafkaLog::hand_over(std::vector<Failed>& failed) {
   // Grouped by partition (the record key's murmur2 hash, as librdkafka's own
   // murmur2_random partitioner computes it), each group in append order is
-  // enqueued in one call, so librdkafka sends it as one request.
+  // enqueued in one call; librdkafka's connection thread, woken by the first
+  // message, usually finds the rest queued and sends them as one request.
   std::map<int32_t, std::vector<PendingAppend*>> by_partition;
   for (auto& a : pending_)
     by_partition[rd_kafka_msg_partitioner_murmur2_random(topic_handle_.get(), a.key.data(), a.key.size(), partitions_,
