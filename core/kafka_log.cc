@@ -34,7 +34,6 @@ constexpr auto kGateInterval = std::chrono::milliseconds(4);
 // acknowledged the batch before it: then the gate opens, so a stalled broker
 // cannot stretch a write beyond kafka.request_timeout_ms.
 constexpr auto kGateHold = std::chrono::milliseconds(200);
-constexpr int kGateHoldMs = 200;
 
 enum class Origin { kCore, kUser };
 
@@ -145,11 +144,10 @@ KafkaLog::KafkaLog(const Config& config)
   common(*pconf);
   set(*pconf, "enable.idempotence", "true", Origin::kCore);
   set(*pconf, "acks", "all", Origin::kCore);
-  set(*pconf, "partitioner", "murmur2_random", Origin::kCore);
   // The gate in append() batches appends; what it hands over is sent at once.
   set(*pconf, "linger.ms", "0", Origin::kCore);
   int message_timeout_ms =
-      std::max(request_timeout_ms_ - kTimeoutScanMs - kGateHoldMs, request_timeout_ms_ / 2);
+      std::max(request_timeout_ms_ - kTimeoutScanMs - static_cast<int>(kGateHold.count()), request_timeout_ms_ / 2);
   set(*pconf, "message.timeout.ms", std::to_string(message_timeout_ms), Origin::kCore);
   set(*pconf, "dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()));
   user(*pconf);
