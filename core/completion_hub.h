@@ -2,8 +2,10 @@
 // A write registers its event id before appending; when this node's applier
 // commits that event (in shared mode: or another node's, as reported by the
 // SharedProgressWatcher) the hub calls back with the verdict. Strong reads wait
-// for per-partition offsets. Callbacks and deadlines run on the hub's own
-// thread, never on the applier's or a reactor's.
+// for per-partition offsets. An applied write is answered on the thread that
+// reports its batch (the applier's, right after the commit; its callback only
+// queues the response for the connection's reactor). Deadlines and strong
+// reads run on the hub's own thread, never on the applier's or a reactor's.
 #pragma once
 
 #include <clusterlite/status.h>
@@ -92,10 +94,12 @@ class CompletionHub : public ApplyListener {
   std::condition_variable wake_;
   bool stopping_ = false;
   bool changed_ = false;  // a batch, deadline or waiter arrived since the last scan
+  // While the hub sleeps: the time it wakes by itself (max: no deadline);
+  // min while it runs (it rescans everything before sleeping again).
+  Clock::time_point sleeps_until_ = Clock::time_point::min();
   std::unordered_map<std::string, WriteWaiter> writes_;
   std::vector<OffsetWaiter> offset_waiters_;
   std::map<int32_t, int64_t> applied_;
-  std::deque<std::vector<AppliedEvent>> batches_;
   std::deque<std::function<void()>> ready_;  // callbacks to run outside the lock
   std::thread thread_;
 };

@@ -44,6 +44,12 @@ class EventLog {
   // (within the configured timeout); it must not block.
   virtual void append(const std::string& key, std::string value, AppendCallback done) = 0;
 
+  // A hint from the caller, right after an append: every client that could
+  // append is now waiting for an acknowledgement, so no further append will
+  // come until one arrives. A log that holds appends to batch them sends what
+  // waits as soon as it can instead of waiting for more. Any thread.
+  virtual void nothing_more_coming() {}
+
   // Consumer side, called only by the applier thread. `start` positions the
   // consumer on the partitions this node applies, reading start offsets from
   // `stored` (also on later reassignment in shared mode).

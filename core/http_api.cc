@@ -3,6 +3,7 @@
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/net.h>
+#include <pistache/peer.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -14,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "active_connections.h"
 #include "checksum.h"
 #include "event_codec.h"
 #include "json.h"
@@ -34,6 +36,8 @@ struct HttpApi::State {
   std::shared_ptr<Http::Endpoint> endpoint;
   std::atomic<bool> draining{false};
   std::atomic<int> in_flight{0};  // requests taken and not yet answered
+  ActiveConnections connections;     // connections that sent a request lately (ConnectionToken)
+  std::atomic<int> awaiting_log{0};  // appends not yet acknowledged or refused by the log
   std::atomic<bool> stopped{false};
 };
 
@@ -669,6 +673,22 @@ class Router {
     return true;
   }
 
+  // Appends through the node's log. While every open connection waits for
+  // the log to acknowledge an append (HTTP/1.1 sends one request at a time
+  // per connection), no other append can arrive before one is acknowledged:
+  // then the log is told so, and sends what waits without holding it for a
+  // batch (EventLog::nothing_more_coming).
+  void append(const std::string& key, std::string value, AppendCallback done) {
+    auto& state = s_;
+    bool everyone_waits =
+        state.awaiting_log.fetch_add(1) + 1 >= state.connections.active(ActiveConnections::Clock::now());
+    state.services.log.append(key, std::move(value), [&state, done = std::move(done)](const AppendResult& res) {
+      state.awaiting_log.fetch_sub(1);
+      done(res);
+    });
+    if (everyone_waits) state.services.log.nothing_more_coming();
+  }
+
   void write(const Http::Request& req, WriteKind kind, TableOperations* plugin, const std::string& table,
              const std::string& id, ResponderPtr r) {
     auto& sv = s_.services;
@@ -712,7 +732,7 @@ class Router {
     auto& metrics = sv.metrics;
     if (async) {
       auto sent = Clock::now();
-      sv.log.append(table, std::move(value), [r, event_id, table, entity_id, &metrics, sent](const AppendResult& res) {
+      append(table, std::move(value), [r, event_id, table, entity_id, &metrics, sent](const AppendResult& res) {
         if (res.ok) metrics.appended(std::chrono::duration<double>(Clock::now() - sent).count());
         if (!res.ok) {
           metrics.append_failed();
@@ -752,7 +772,7 @@ class Router {
     auto& hub = sv.hub;
     auto timeout = std::chrono::milliseconds(cfg_.http.write_timeout_ms);
     auto sent = Clock::now();
-    sv.log.append(table, std::move(value), [&hub, &metrics, event_id, r, timeout, sent](const AppendResult& res) {
+    append(table, std::move(value), [&hub, &metrics, event_id, r, timeout, sent](const AppendResult& res) {
       if (res.ok) {
         metrics.appended(std::chrono::duration<double>(Clock::now() - sent).count());
         hub.arm(event_id, Clock::now() + timeout, res.partition, res.offset);
@@ -785,12 +805,28 @@ size_t header_bytes(const Http::Request& req) {
   return total;
 }
 
+// A connection's entry in HttpApi::State::connections, kept with its peer.
+class ConnectionToken {
+ public:
+  explicit ConnectionToken(std::shared_ptr<HttpApi::State> state) : state_(std::move(state)) {}
+  ~ConnectionToken() { state_->connections.closed(mark_, ActiveConnections::Clock::now()); }
+  ConnectionToken(const ConnectionToken&) = delete;
+  ConnectionToken& operator=(const ConnectionToken&) = delete;
+
+  void request() { state_->connections.request(mark_, ActiveConnections::Clock::now()); }
+
+ private:
+  std::shared_ptr<HttpApi::State> state_;
+  ActiveConnections::Mark mark_;
+};
+
 class ApiHandler : public Http::Handler {
  public:
   HTTP_PROTOTYPE(ApiHandler)
   explicit ApiHandler(std::shared_ptr<HttpApi::State> state) : state_(std::move(state)) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
+    count_connection(writer);
     auto r = std::make_shared<Responder>(req, std::move(writer), state_->services.config, state_->services.metrics,
                                          state_->in_flight);
     try {
@@ -806,6 +842,20 @@ class ApiHandler : public Http::Handler {
   }
 
  private:
+  // Pistache keeps a connection's data with its peer, which goes when the
+  // connection closes (and no response holds it any more).
+  void count_connection(const Http::ResponseWriter& writer) {
+    static const std::string kKey = "clusterlite.connection";
+    auto peer = writer.peer();
+    if (!peer) return;
+    auto token = std::static_pointer_cast<ConnectionToken>(peer->tryGetData(kKey));
+    if (!token) {
+      token = std::make_shared<ConnectionToken>(state_);
+      peer->putData(kKey, token);
+    }
+    token->request();
+  }
+
   std::shared_ptr<HttpApi::State> state_;
 };
 

@@ -23,13 +23,6 @@ constexpr auto kProbeInterval = std::chrono::seconds(1);
 constexpr int kTimeoutScanMs = 1000;
 // Pause between attempts to read the end offsets.
 constexpr auto kEndOffsetsRetry = std::chrono::milliseconds(50);
-// The append gate (see KafkaLog::append): while appends queue up, at most one
-// batch per this interval goes to librdkafka, so under load each request to
-// the broker carries the appends of at least this long. Measured on
-// 2 CPUs (docs/benchmarks.md): 2 ms made twice the requests of librdkafka's
-// own linger.ms 2, 8 ms cost writes through one node a third; 4 ms kept them
-// and raised writes through nginx by a fifth.
-constexpr auto kGateInterval = std::chrono::milliseconds(4);
 // The longest an append waits at the gate while the broker has not
 // acknowledged the batch before it: then the gate opens, so a stalled broker
 // cannot stretch a write beyond kafka.request_timeout_ms.
@@ -121,12 +114,13 @@ class KafkaLog::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
   KafkaLog& owner_;
 };
 
-KafkaLog::KafkaLog(const Config& config)
+KafkaLog::KafkaLog(const Config& config, std::chrono::milliseconds gate_interval)
     : topic_(config.kafka.topic),
       shared_(config.mode == Mode::kShared),
       brokers_(config.kafka.brokers),
       request_timeout_ms_(config.kafka.request_timeout_ms),
-      callbacks_(std::make_unique<Callbacks>(*this)) {
+      callbacks_(std::make_unique<Callbacks>(*this)),
+      gate_interval_(gate_interval) {
   const std::string client_id = "clusterlite-" + config.node_id;
   auto common = [&](RdKafka::Conf& conf) {
     set(conf, "bootstrap.servers", config.kafka.brokers, Origin::kCore);
@@ -211,7 +205,8 @@ void KafkaLog::producer_loop() {
 
 bool KafkaLog::gate_open(Clock::time_point now) const {
   if (pending_.empty()) return false;
-  if (in_flight_ == 0 && (now >= last_hand_over_ + kGateInterval || (pending_.size() == 1 && last_batch_ <= 1)))
+  if (in_flight_ == 0 && (nothing_more_coming_ || now >= last_hand_over_ + gate_interval_ ||
+                          (pending_.size() == 1 && last_batch_ <= 1)))
     return true;
   return now - pending_.front().since >= kGateHold;
 }
@@ -231,8 +226,8 @@ void KafkaLog::gate_loop() {
       lock.lock();
       continue;
     }
-    gate_changed_.wait_until(lock, in_flight_ == 0 ? last_hand_over_ + kGateInterval
-                                                   : pending_.front().since + kGateHold);
+    auto held_until = pending_.front().since + kGateHold;
+    gate_changed_.wait_until(lock, in_flight_ == 0 ? std::min(last_hand_over_ + gate_interval_, held_until) : held_until);
   }
 }
 
@@ -267,10 +262,12 @@ void KafkaLog::probe_loop() {
 void KafkaLog::append(const std::string& key, std::string value, AppendCallback done) {
   if (closing_) return done({false, -1, -1, "the node is shutting down"});
   // The gate: appends go to librdkafka as one batch once the batch before
-  // has been acknowledged and kGateInterval has passed since it was handed
-  // over; until then they wait here. After a batch of one, an append that
-  // finds nothing in flight and nothing waiting goes at once, so a client
-  // writing one row after another is not held. librdkafka's idempotent
+  // has been acknowledged and the gate interval has passed since it was handed
+  // over; until then they wait here. They go as soon as nothing is in flight
+  // when the caller said nothing more is coming (nothing_more_coming()), and
+  // after a batch of one an append that finds nothing in flight and nothing
+  // waiting goes at once: a client writing one row after another, or clients
+  // that all wait for their writes, are not held. librdkafka's idempotent
   // producer sends one request at a time per partition once a batch holds
   // several messages, and while that request is out it polls its socket
   // without blocking for as long as more messages are ready to send
@@ -287,6 +284,17 @@ void KafkaLog::append(const std::string& key, std::string value, AppendCallback 
       hand_over(failed);
     else if (pending_.size() == 1)
       gate_changed_.notify_one();
+  }
+  fail(failed);
+}
+
+void KafkaLog::nothing_more_coming() {
+  std::vector<Failed> failed;
+  {
+    std::lock_guard lock(gate_mutex_);
+    if (gate_closed_ || pending_.empty()) return;
+    nothing_more_coming_ = true;
+    if (gate_open(Clock::now())) hand_over(failed);
   }
   fail(failed);
 }
@@ -324,6 +332,7 @@ void KafkaLog::hand_over(std::vector<Failed>& failed) {
   }
   last_batch_ = pending_.size();
   pending_.clear();
+  nothing_more_coming_ = false;
   last_hand_over_ = Clock::now();
 }
 

@@ -363,6 +363,35 @@ TEST(KafkaLogTest, ConcurrentAppendsAreReportedOnceInOrderAlsoWhenClosedWhileWai
   EXPECT_FALSE(after.results().at(0).ok) << "an append after close was taken";
 }
 
+// Appends that find a batch acknowledged wait at the gate for the rest of the
+// interval (here 30 s, so only the 200 ms hold can release them), unless the
+// caller says nothing more is coming: then they go at once.
+TEST(KafkaLogTest, WaitingAppendsGoAtOnceWhenNothingMoreIsComing) {
+  REQUIRE_BROKER();
+  KafkaLog log(kafka_config(unique_topic("hint"), 1), /*gate_interval=*/30s);
+  // The first append goes alone; the next two wait for it and go as a batch
+  // of two, after which a lone append is no longer sent at once.
+  Acks warm_up;
+  for (size_t i = 0; i < 3; ++i) log.append("users", "w" + std::to_string(i), warm_up.callback(i));
+  ASSERT_TRUE(warm_up.wait_for(3, 10s));
+
+  // Times two appends from the first append to the second acknowledgement.
+  auto two_appends = [&](bool hint) {
+    Acks acks;
+    auto started = Clock::now();
+    log.append("users", "a", acks.callback(0));
+    log.append("users", "b", acks.callback(1));
+    if (hint) log.nothing_more_coming();
+    EXPECT_TRUE(acks.wait_for(2, 10s));
+    for (auto& [i, r] : acks.results()) EXPECT_TRUE(r.ok) << r.error;
+    return Clock::now() - started;
+  };
+  auto held = two_appends(false);
+  EXPECT_GE(held, 190ms) << "appends went before the interval without the hint";
+  auto sent = two_appends(true);
+  EXPECT_LT(sent, 150ms) << "the hint did not send the waiting appends";
+}
+
 // A database is only ever continued from where it stopped: a stored offset
 // before the log's first record (events deleted) or after its end (another
 // log) stops the start with the reason, and so does an empty database on a
