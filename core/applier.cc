@@ -299,47 +299,79 @@ void Applier::read_ahead_loop() {
   // At most two decoded batches wait for the applier (besides the one it applies).
   constexpr size_t kAhead = 2;
   std::unique_ptr<DecodedBatch> batch;
+  int short_reads = 0;
   while (!stopping_) {
-    if (!batch) {
+    {
       std::unique_lock lock(queue_mutex_);
-      queue_changed_.wait(lock, [&] { return stopping_ || ready_.size() < kAhead; });
+      queue_changed_.wait(lock, [&] { return stopping_ || (reader_ahead_ && ready_.size() < kAhead); });
       if (stopping_) return;
-      if (!free_.empty()) {
+      if (!batch && !free_.empty()) {
         batch = std::move(free_.back());
         free_.pop_back();
       }
     }
     if (!batch) batch = std::make_unique<DecodedBatch>();
     if (!read(*batch)) continue;
+    short_reads = batch->records.size() * 2 < static_cast<size_t>(max_batch_) ? short_reads + 1 : 0;
     {
       std::lock_guard lock(queue_mutex_);
       ready_.push_back(std::move(batch));
+      // Caught up: the applier reads for itself from now on (see run()).
+      if (short_reads >= kShortReadsToHandBack) {
+        reader_ahead_ = false;
+        short_reads = 0;
+      }
     }
     queue_changed_.notify_all();
   }
 }
 
 void Applier::run() {
+  DecodedBatch own;  // what the applier reads itself
   if (!read_ahead_) {
-    DecodedBatch batch;
     while (!stopping_)
-      if (read(batch)) apply_and_publish(batch);
+      if (read(own)) apply_and_publish(own);
     return;
   }
+  // The read-ahead thread reads while the log is far ahead of the database
+  // (start-up, catching up): it decodes the next batches while this thread
+  // applies. Once its reads come back short, the applier reads itself, which
+  // saves every batch a hand-over between the two threads; a full batch
+  // hands reading back. Only one of them reads at a time, in log order: each
+  // hands over right after its last read.
   while (!stopping_) {
     std::unique_ptr<DecodedBatch> batch;
+    bool read_here = false;
     {
       std::unique_lock lock(queue_mutex_);
-      queue_changed_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || !ready_.empty(); });
-      if (ready_.empty()) continue;
-      batch = std::move(ready_.front());
-      ready_.pop_front();
+      queue_changed_.wait_for(lock, std::chrono::milliseconds(100),
+                              [&] { return stopping_ || !ready_.empty() || !reader_ahead_; });
+      if (!ready_.empty()) {
+        batch = std::move(ready_.front());
+        ready_.pop_front();
+      } else {
+        read_here = !reader_ahead_;
+      }
     }
-    queue_changed_.notify_all();
-    apply_and_publish(*batch);
-    {
+    if (batch) {
+      queue_changed_.notify_all();
+      apply_and_publish(*batch);
       std::lock_guard lock(queue_mutex_);
       free_.push_back(std::move(batch));
+      continue;
+    }
+    if (!read_here || !read(own)) continue;
+    {
+      std::lock_guard lock(mutex_);
+      stats_.read_by_applier += 1;
+    }
+    apply_and_publish(own);
+    if (own.records.size() >= static_cast<size_t>(max_batch_)) {
+      {
+        std::lock_guard lock(queue_mutex_);
+        reader_ahead_ = true;
+      }
+      queue_changed_.notify_all();
     }
   }
 }

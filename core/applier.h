@@ -63,6 +63,7 @@ struct ApplierStats {
   uint64_t batches = 0;
   uint64_t failed_commits = 0;
   uint64_t fenced_batches = 0;  // applied again with a savepoint per event, after a refusal
+  uint64_t read_by_applier = 0;  // with read-ahead: batches the applier read itself (caught up)
 };
 
 // Records read from the log and their events, decoded before the batch's
@@ -136,7 +137,11 @@ class Applier {
   std::thread thread_;
 
   // Read-ahead: batches travel reader -> ready_ -> applier -> free_ -> reader.
+  // After this many reads in a row of less than half of max_batch, the
+  // read-ahead thread leaves reading to the applier (run()).
+  static constexpr int kShortReadsToHandBack = 8;
   const bool read_ahead_;
+  bool reader_ahead_ = true;  // guarded by queue_mutex_: the read-ahead thread reads (else the applier)
   std::thread reader_;
   std::mutex queue_mutex_;
   std::condition_variable queue_changed_;

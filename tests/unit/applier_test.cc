@@ -343,3 +343,48 @@ TEST_F(ApplierTest, ReadAheadAppliesEveryBatchOnceInLogOrder) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM users WHERE email LIKE '%@renamed.example.com'"), 20 - 4);
   EXPECT_EQ(stored_offset(), events);
 }
+
+// Once the read-ahead thread's reads come back short (caught up), the applier
+// reads for itself; a full batch hands reading back (here likely when four
+// writers append at once). Either way every event is applied once, in log
+// order.
+TEST_F(ApplierTest, ReadingMovesToTheApplierWhenCaughtUpAndEveryEventIsAppliedOnceInOrder) {
+  close();
+  open(5000, /*read_ahead=*/true, /*max_batch=*/7);
+  applier_->start();
+  int64_t events = 0;
+  // One event at a time: every read is short.
+  for (int i = 0; i < 16; ++i) {
+    append(insert("t" + std::to_string(i), "t" + std::to_string(i) + "@example.com"));
+    ASSERT_TRUE(wait_applied(++events));
+  }
+  EXPECT_GT(applier_->stats().read_by_applier, 0u) << "the applier never read for itself";
+  // Four writers at once, each inserting, updating and deleting its own rows
+  // in order: an update or delete applied before its insert would be rejected.
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w)
+    writers.emplace_back([this, w] {
+      for (int i = 0; i < 10; ++i) {
+        std::string id = "b" + std::to_string(w) + "_" + std::to_string(i);
+        append(insert(id, id + "@example.com"));
+        if (i % 2 == 0) append(event_json(Operation::kUpdate, id, "Renamed " + id, id + "@renamed.example.com"));
+        if (i % 5 == 0) append(event_json(Operation::kDelete, id, "", ""));
+      }
+    });
+  for (auto& t : writers) t.join();
+  events += 4 * (10 + 5 + 2);
+  ASSERT_TRUE(wait_applied(events));
+  // Caught up again: one event at a time once more.
+  for (int i = 0; i < 12; ++i) {
+    append(insert("c" + std::to_string(i), "c" + std::to_string(i) + "@example.com"));
+    ASSERT_TRUE(wait_applied(++events));
+  }
+  applier_->stop();
+  auto stats = applier_->stats();
+  EXPECT_EQ(stats.applied, static_cast<uint64_t>(events));
+  EXPECT_EQ(stats.rejected, 0u);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 16 + 4 * (10 - 2) + 12);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users WHERE email LIKE '%@renamed.example.com'"), 4 * (5 - 1));
+  EXPECT_EQ(stored_offset(), events);
+}
