@@ -26,8 +26,8 @@ void CompletionHub::arm(const std::string& event_id, Clock::time_point deadline,
   it->second.offset = offset;
   // The hub rescans every write before it sleeps, so it needs waking only if
   // this deadline comes before the one it sleeps until. Under load it never
-  // does (each deadline is later than the ones armed before it): one wake-up
-  // per applied batch instead of one per acknowledged write.
+  // does (each deadline is later than the ones armed before it), so an
+  // acknowledged write costs the hub no wake-up.
   if (deadline < sleeps_until_) {
     changed_ = true;
     wake_.notify_one();

@@ -673,11 +673,11 @@ class Router {
     return true;
   }
 
-  // Appends through the node's log. While every open connection waits for
-  // the log to acknowledge an append (HTTP/1.1 sends one request at a time
-  // per connection), no other append can arrive before one is acknowledged:
-  // then the log is told so, and sends what waits without holding it for a
-  // batch (EventLog::nothing_more_coming).
+  // Appends through the node's log. While every connection that sent a
+  // request lately waits for the log to acknowledge an append (HTTP/1.1 sends
+  // one request at a time per connection), no other append can arrive before
+  // one is acknowledged: then the log is told so, and sends what waits
+  // without holding it for a batch (EventLog::nothing_more_coming).
   void append(const std::string& key, std::string value, AppendCallback done) {
     auto& state = s_;
     bool everyone_waits =
