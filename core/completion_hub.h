@@ -93,7 +93,7 @@ class CompletionHub : public ApplyListener {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
-  bool changed_ = false;  // a batch, deadline or waiter arrived since the last scan
+  bool changed_ = false;  // a deadline, waiter or applied offset arrived since the last scan
   // While the hub sleeps: the time it wakes by itself (max: no deadline);
   // min while it runs (it rescans everything before sleeping again).
   Clock::time_point sleeps_until_ = Clock::time_point::min();

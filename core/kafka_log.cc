@@ -226,8 +226,11 @@ void KafkaLog::gate_loop() {
       lock.lock();
       continue;
     }
-    auto held_until = pending_.front().since + kGateHold;
-    gate_changed_.wait_until(lock, in_flight_ == 0 ? std::min(last_hand_over_ + gate_interval_, held_until) : held_until);
+    // Until the interval ends (nothing in flight) or, in any case, the oldest
+    // append's hold.
+    auto wake_at = pending_.front().since + kGateHold;
+    if (in_flight_ == 0) wake_at = std::min(wake_at, last_hand_over_ + gate_interval_);
+    gate_changed_.wait_until(lock, wake_at);
   }
 }
 
