@@ -2,6 +2,7 @@
 // (./scripts/test starts a broker and sets it). Each test uses its own topic.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,6 +10,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -228,6 +231,28 @@ TEST(KafkaLogTest, CreatesTheTopicWithTheConfiguredPartitions) {
   // An existing topic is used as it is, whatever the configuration says.
   KafkaLog again(kafka_config(topic, 2));
   EXPECT_EQ(again.partition_count(), 5);
+}
+
+// The producer's connection threads run under SCHED_BATCH so that the first
+// message of a batch cannot preempt the hand-over of the rest (KafkaLog's
+// on_producer_thread_start); the consumer's keep the default policy.
+TEST(KafkaLogTest, OnlyTheProducersConnectionThreadsRunUnderSchedBatch) {
+  REQUIRE_BROKER();
+  KafkaLog log(kafka_config(unique_topic("sched"), 1));
+  int batch = 0;
+  int other = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm_file(task.path() / "comm");
+    std::string comm;
+    std::getline(comm_file, comm);
+    if (comm.rfind("rdk:broker", 0) != 0) continue;
+    int policy = sched_getscheduler(std::stoi(task.path().filename().string()));
+    ASSERT_GE(policy, 0) << comm;
+    (policy == SCHED_BATCH ? batch : other) += 1;
+  }
+  // Each client has a bootstrap connection thread and one per broker.
+  EXPECT_GE(batch, 2);
+  EXPECT_GE(other, 2);
 }
 
 TEST(KafkaLogTest, AppendIsAcknowledgedAndPolledInOrder) {
