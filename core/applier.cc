@@ -195,6 +195,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
       log::error("applier", std::string("rollback failed: ") + e.what());
     }
   };
+  store_.end_idle_reads();
   exec(statements_, db, kBegin);
   try {
     for (size_t i = 0; i < records.size(); ++i) {

@@ -2,10 +2,12 @@
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <cstdio>
+#include <optional>
 
 namespace clusterlite {
 namespace {
@@ -35,7 +37,10 @@ struct Digest {
 }  // namespace
 
 std::string table_checksum(SQLite::Database& db, TableOperations& plugin, const std::string& topic) {
-  SQLite::Transaction snapshot(db);  // deferred: a consistent read snapshot
+  // One consistent snapshot for every page: a Store::Reader is inside a read
+  // transaction already; any other connection gets one here.
+  std::optional<SQLite::Transaction> snapshot;
+  if (sqlite3_get_autocommit(db.getHandle())) snapshot.emplace(db);
   Digest digest;
   uint64_t rows = 0;
   std::string after;
@@ -68,7 +73,7 @@ std::string table_checksum(SQLite::Database& db, TableOperations& plugin, const 
   }
   w.EndObject();
   w.EndObject();
-  snapshot.commit();
+  if (snapshot) snapshot->commit();
   return {buf.GetString(), buf.GetSize()};
 }
 

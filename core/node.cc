@@ -19,7 +19,8 @@ Node::Node(Config config) : config_(std::move(config)) {
   // the partitions among them); any other database belongs to one node.
   if (config_.mode != Mode::kShared) db_lock_ = std::make_unique<DatabaseLock>(config_.database.path);
   store_ = std::make_unique<Store>(config_.database.path, config_.database.busy_timeout_ms,
-                                   config_.database.read_connections, config_.database.cache_mb);
+                                   config_.database.read_connections, config_.database.cache_mb,
+                                   /*sole_writer=*/config_.mode != Mode::kShared);
 }
 
 Node::~Node() { stop(); }

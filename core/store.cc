@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <filesystem>
+#include <mutex>
 
 #include "log.h"
 #include "thread_name.h"
@@ -23,10 +24,24 @@ namespace {
 // page that many transactions changed once.
 constexpr int kWalCheckpointPages = 10000;
 
+// SQLite counts every allocation it makes for sqlite3_memory_used() under one
+// process-wide mutex, which the request threads then contend for on every
+// statement; ClusterLite reads none of those counters. This must run before
+// SQLite initialises itself (the first connection opened in the process);
+// later it is refused and changes nothing.
+void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+      log::debug("store", "SQLite was initialised before the first connection; its memory statistics stay on");
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool read_only, int busy_timeout_ms,
                                                   int cache_mb) {
+  configure_sqlite_once();
   int flags = read_only ? SQLite::OPEN_READONLY : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
   flags |= SQLite::OPEN_NOMUTEX;
   auto db = std::make_unique<SQLite::Database>(path, flags, busy_timeout_ms);
@@ -40,11 +55,16 @@ std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool 
   return db;
 }
 
-Store::Store(std::string path, int busy_timeout_ms, int read_connections, int writer_cache_mb)
-    : path_(std::move(path)), busy_timeout_ms_(busy_timeout_ms) {
+Store::Store(std::string path, int busy_timeout_ms, int read_connections, int writer_cache_mb, bool sole_writer)
+    : path_(std::move(path)), busy_timeout_ms_(busy_timeout_ms), sole_writer_(sole_writer) {
   auto parent = std::filesystem::path(path_).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   writer_ = open_connection(path_, false, busy_timeout_ms_, writer_cache_mb);
+  // Readers run beside the writer only in WAL mode, and the WAL hook is what
+  // tells pooled readers that their snapshot is out of date (read()).
+  if (auto mode = writer_->execAndGet("PRAGMA journal_mode").getString(); mode != "wal")
+    throw std::runtime_error("database " + path_ + " cannot use WAL mode (journal mode is " + mode +
+                             "); ClusterLite needs a file system with shared memory and file locks");
   writer_->exec(R"sql(
     CREATE TABLE IF NOT EXISTS _cl_offsets (
       topic TEXT NOT NULL,
@@ -71,7 +91,7 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
       value BLOB NOT NULL
     );
   )sql");
-  for (int i = 0; i < read_connections; ++i) idle_.push_back(open_connection(path_, true, busy_timeout_ms_));
+  for (int i = 0; i < read_connections; ++i) idle_.push_back({open_connection(path_, true, busy_timeout_ms_), 0});
   // Checkpoints run on their own thread and connection, so a commit never
   // waits for one: SQLite's automatic checkpoint would copy up to
   // kWalCheckpointPages pages and sync the files inside the applier's commit.
@@ -95,8 +115,9 @@ Store::~Store() {
 }
 
 int Store::on_wal_commit(void* self, sqlite3* /*db*/, const char* /*schema*/, int wal_pages) {
+  auto* store = static_cast<Store*>(self);
+  store->commits_.fetch_add(1, std::memory_order_release);
   if (wal_pages >= kWalCheckpointPages) {
-    auto* store = static_cast<Store*>(self);
     {
       std::lock_guard lock(store->checkpoint_mutex_);
       store->checkpoint_wanted_ = true;
@@ -128,9 +149,31 @@ void Store::checkpoint_loop() {
 Store::Reader Store::read() {
   std::unique_lock lock(mutex_);
   available_.wait(lock, [&] { return !idle_.empty(); });
-  auto db = std::move(idle_.back());
+  Reader reader(*this, std::move(idle_.back().db), idle_.back().snapshot);
   idle_.pop_back();
-  return Reader(*this, std::move(db));
+  lock.unlock();
+  // Loaded before the snapshot is taken (by the transaction's first read), so
+  // the snapshot holds at least these commits.
+  uint64_t commits = commits_.load(std::memory_order_acquire);
+  sqlite3* handle = reader.db_->getHandle();
+  bool in_transaction = !sqlite3_get_autocommit(handle);
+  if (in_transaction && sole_writer_ && reader.snapshot_ == commits) return reader;
+  if (in_transaction) reader.db_->exec("COMMIT");
+  reader.db_->exec("BEGIN");
+  reader.snapshot_ = commits;
+  return reader;
+}
+
+void Store::end_idle_reads() {
+  std::lock_guard lock(mutex_);
+  for (auto& idle : idle_) {
+    if (sqlite3_get_autocommit(idle.db->getHandle())) continue;
+    try {
+      idle.db->exec("COMMIT");
+    } catch (const std::exception& e) {
+      log::warn("store", std::string("cannot end an idle read transaction: ") + e.what());
+    }
+  }
 }
 
 DatabaseLock::DatabaseLock(const std::string& db_path) {
@@ -164,8 +207,16 @@ DatabaseLock::~DatabaseLock() {
 
 Store::Reader::~Reader() {
   if (!db_) return;
+  // Other processes' commits are not counted, so the snapshot ends here.
+  if (!store_.sole_writer_ && !sqlite3_get_autocommit(db_->getHandle())) {
+    try {
+      db_->exec("COMMIT");
+    } catch (const std::exception& e) {
+      log::warn("store", std::string("cannot end a read transaction: ") + e.what());
+    }
+  }
   std::lock_guard lock(store_.mutex_);
-  store_.idle_.push_back(std::move(db_));
+  store_.idle_.push_back({std::move(db_), snapshot_});
   store_.available_.notify_one();
 }
 

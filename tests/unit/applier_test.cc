@@ -6,6 +6,7 @@
 
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <future>
 #include <thread>
@@ -130,6 +131,24 @@ TEST_F(ApplierTest, CommitsTheChangeAndTheOffsetTogether) {
   EXPECT_EQ(applier_->applied().at(0), 2);
   EXPECT_EQ(applier_->stats().applied, 2u);
   EXPECT_EQ(applier_->stats().batches, 1u);
+}
+
+TEST_F(ApplierTest, AnIdleReaderDoesNotKeepLaterBatchesFromBeingCheckpointed) {
+  applier_->apply_batch(records(0, {insert("u1", "ann@example.com")}));
+  {
+    // Back in the pool afterwards, still inside its read transaction.
+    auto reader = store_->read();
+    EXPECT_TRUE(registry_->find("users")->get(reader.db(), "u1").has_value());
+  }
+  applier_->apply_batch(records(1, {insert("u2", "bob@example.com")}));
+  auto db = open_connection(path_, false, 1000);
+  int frames = -1, copied = -1;
+  ASSERT_EQ(sqlite3_wal_checkpoint_v2(db->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied),
+            SQLITE_OK);
+  EXPECT_GT(frames, 0);
+  EXPECT_EQ(copied, frames) << "a snapshot from before the second batch held its frames in the WAL";
+  auto reader = store_->read();
+  EXPECT_TRUE(registry_->find("users")->get(reader.db(), "u2").has_value());
 }
 
 TEST_F(ApplierTest, BatchThatCannotTakeTheWriteLockAppliesNothing) {
