@@ -638,7 +638,11 @@ class Router {
       }
       bool more = static_cast<int>(rows.size()) > limit;
       if (more) rows.resize(limit);
-      std::string body = "[";
+      size_t bytes = 2;
+      for (const auto& row : rows) bytes += row.json.size() + 1;
+      std::string body;
+      body.reserve(bytes);
+      body.push_back('[');
       for (size_t i = 0; i < rows.size(); ++i) {
         if (i) body.push_back(',');
         body.append(rows[i].json);

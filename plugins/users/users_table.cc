@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -50,8 +51,12 @@ bool blank(std::string_view s) { return s.find_first_not_of(" \t") == std::strin
 
 std::string_view str(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
-std::string row_json(SQLite::Statement& q) {
-  rapidjson::StringBuffer buf;
+// Writes the row `q` stands on as one JSON object into `buf`, cleared first.
+// RapidJSON reserves six bytes per character of a string before escaping it,
+// so a buffer that starts small grows several times per row; a buffer reused
+// across rows (get_all) grows once.
+void write_row(SQLite::Statement& q, rapidjson::StringBuffer& buf) {
+  buf.Clear();
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
   static const char* kNames[] = {"id", "name", "email", "created_at", "updated_at"};
@@ -61,6 +66,13 @@ std::string row_json(SQLite::Statement& q) {
     w.String(static_cast<const char*>(col.getText()), static_cast<rapidjson::SizeType>(col.getBytes()));
   }
   w.EndObject();
+}
+
+constexpr size_t kRowBufferBytes = 2048;
+
+std::string row_json(SQLite::Statement& q) {
+  rapidjson::StringBuffer buf(nullptr, kRowBufferBytes);
+  write_row(q, buf);
   return {buf.GetString(), buf.GetSize()};
 }
 
@@ -252,7 +264,12 @@ std::vector<clusterlite::Row> UsersTable::get_all(SQLite::Database& db, const st
   q->bind(1, after);
   q->bind(2, limit);
   std::vector<clusterlite::Row> rows;
-  while (q->executeStep()) rows.push_back({q->getColumn(0).getString(), row_json(*q)});
+  rows.reserve(static_cast<size_t>(std::clamp(limit, 0, 1024)));
+  rapidjson::StringBuffer buf(nullptr, kRowBufferBytes);
+  while (q->executeStep()) {
+    write_row(*q, buf);
+    rows.push_back({q->getColumn(0).getString(), std::string(buf.GetString(), buf.GetSize())});
+  }
   return rows;
 }
 
