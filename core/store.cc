@@ -37,6 +37,16 @@ void configure_sqlite_once() {
   });
 }
 
+// Ends a pooled connection's read transaction. A failure is logged; the
+// transaction then stays open until read() ends it before the next read.
+void end_read(SQLite::Database& db) {
+  try {
+    db.exec("COMMIT");
+  } catch (const std::exception& e) {
+    log::warn("store", std::string("cannot end a read transaction: ") + e.what());
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool read_only, int busy_timeout_ms,
@@ -166,14 +176,8 @@ Store::Reader Store::read() {
 
 void Store::end_idle_reads() {
   std::lock_guard lock(mutex_);
-  for (auto& idle : idle_) {
-    if (sqlite3_get_autocommit(idle.db->getHandle())) continue;
-    try {
-      idle.db->exec("COMMIT");
-    } catch (const std::exception& e) {
-      log::warn("store", std::string("cannot end an idle read transaction: ") + e.what());
-    }
-  }
+  for (auto& idle : idle_)
+    if (!sqlite3_get_autocommit(idle.db->getHandle())) end_read(*idle.db);
 }
 
 DatabaseLock::DatabaseLock(const std::string& db_path) {
@@ -208,13 +212,7 @@ DatabaseLock::~DatabaseLock() {
 Store::Reader::~Reader() {
   if (!db_) return;
   // Other processes' commits are not counted, so the snapshot ends here.
-  if (!store_.sole_writer_ && !sqlite3_get_autocommit(db_->getHandle())) {
-    try {
-      db_->exec("COMMIT");
-    } catch (const std::exception& e) {
-      log::warn("store", std::string("cannot end a read transaction: ") + e.what());
-    }
-  }
+  if (!store_.sole_writer_ && !sqlite3_get_autocommit(db_->getHandle())) end_read(*db_);
   std::lock_guard lock(store_.mutex_);
   store_.idle_.push_back({std::move(db_), snapshot_});
   store_.available_.notify_one();
