@@ -249,6 +249,14 @@ std::string accepted_body(const std::string& event_id, int32_t partition, int64_
   return {buf.GetString(), buf.GetSize()};
 }
 
+// 202: the event is in the log, not yet applied here. `Location` names the
+// entity (for a create, the only way the client learns the new id).
+void send_accepted(Responder& r, const std::string& table, const std::string& entity_id, const std::string& event_id,
+                   int32_t partition, int64_t offset, const char* detail) {
+  if (!entity_id.empty()) r.add_header("Location", "/" + table + "/" + url_encode(entity_id));
+  r.send(202, accepted_body(event_id, partition, offset, detail));
+}
+
 class Router {
  public:
   explicit Router(HttpApi::State& state) : s_(state), cfg_(state.services.config) {}
@@ -742,16 +750,15 @@ class Router {
           metrics.append_failed();
           return r->problem(503, "event log unavailable: " + res.error);
         }
-        if (!entity_id.empty()) r->add_header("Location", "/" + table + "/" + url_encode(entity_id));
-        r->send(202, accepted_body(event_id, res.partition, res.offset, "accepted; applied asynchronously"));
+        send_accepted(*r, table, entity_id, event_id, res.partition, res.offset, "accepted; applied asynchronously");
       });
       return;
     }
     auto& store = sv.store;
     sv.hub.expect(event_id, [&store, plugin, kind, table, entity_id, event_id, r](const WriteOutcome& o) {
       if (!o.applied)
-        return r->send(202, accepted_body(event_id, o.partition, o.offset,
-                                          "accepted; not applied on this node within the write timeout"));
+        return send_accepted(*r, table, entity_id, event_id, o.partition, o.offset,
+                             "accepted; not applied on this node within the write timeout");
       if (!o.status.ok()) {
         int code = http_status(o.status.code());
         return r->problem(code, code == 500 ? "the plugin failed to apply the event" : o.status.message(),
