@@ -6,12 +6,16 @@
 #include <pistache/peer.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -122,34 +126,80 @@ int http_status(StatusCode code) {
   return 500;
 }
 
-// A response header with a name chosen at run time. Pistache 0.0.5 does not
-// send raw headers added to a response, only typed ones.
-class TextHeader : public Http::Header::Header {
+// What ClusterLite keeps with each client connection, in its Pistache peer's
+// data (so it goes when the connection closes and no response holds it any
+// more): the connection's entry in HttpApi::State::connections, and a
+// duplicate of its socket descriptor through which responses are written.
+//
+// Pistache 0.0.5 queues every response for the connection's reactor thread:
+// an eventfd write, then in the reactor a wake-up, two eventfd reads, two
+// epoll_ctl calls and the send. A write's answer is ready on an applier or
+// completion thread, so each one cost a hand-over to the reactor. Written
+// here, it costs one send() on the thread that has it. The duplicate keeps
+// the socket itself open: once Pistache closes its descriptor, the number may
+// be reused by another connection, while this one still names the socket the
+// response belongs to.
+class ClientConnection {
  public:
-  TextHeader(std::string name, std::string value) : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
-  void write(std::ostream& os) const override { os << value_; }
-#ifdef SAFE_HEADER_CAST
-  uint64_t hash() const override { return Http::Header::detail::hash(name_.c_str()); }
-#endif
+  ClientConnection(std::shared_ptr<HttpApi::State> state, int fd)
+      : state_(std::move(state)), fd_(::fcntl(fd, F_DUPFD_CLOEXEC, 0)) {}
+  ~ClientConnection() {
+    if (fd_ >= 0) ::close(fd_);
+    state_->connections.closed(mark_, ActiveConnections::Clock::now());
+  }
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  void request() { state_->connections.request(mark_, ActiveConnections::Clock::now()); }
+
+  // Sends `bytes`, a whole response. What the socket does not take at once
+  // (a full send buffer: a slow reader or a large page) goes to Pistache's
+  // queue for `peer`, and so does every later response of this connection, so
+  // that they stay in order behind it.
+  void send(const std::string& bytes, const std::shared_ptr<Tcp::Peer>& peer) {
+    std::lock_guard lock(mutex_);
+    size_t sent = 0;
+    if (!queued_ && fd_ >= 0) {
+      while (sent < bytes.size()) {
+        ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+          sent += static_cast<size_t>(n);
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return;  // the client is gone
+        break;
+      }
+      if (sent == bytes.size()) return;
+    }
+    queued_ = true;
+    if (peer) peer->send(RawBuffer(bytes.substr(sent), bytes.size() - sent));
+  }
 
  private:
-  std::string name_;
-  std::string value_;
+  std::shared_ptr<HttpApi::State> state_;
+  ActiveConnections::Mark mark_;
+  const int fd_;
+  std::mutex mutex_;
+  bool queued_ = false;  // a response went to Pistache's queue: the rest follow it
 };
 
-// Owns a ResponseWriter until it sends exactly one response. Adds the node
-// header, CORS headers and fixes Pistache's keep-alive default.
+// Sends exactly one response to a request, from whichever thread has it:
+// adds the node header, CORS headers and the keep-alive answer (Pistache
+// 0.0.5's default closes connections of HTTP/1.1 clients that send no
+// `Connection` header) and writes it through the request's ClientConnection.
 class Responder {
  public:
   // `in_flight` counts this request until its response is sent.
-  Responder(const Http::Request& req, Http::ResponseWriter writer, const Config& config, Metrics& metrics,
-            std::atomic<int>& in_flight)
-      : writer_(std::move(writer)),
+  Responder(const Http::Request& req, std::weak_ptr<Tcp::Peer> peer, std::shared_ptr<ClientConnection> connection,
+            const Config& config, Metrics& metrics, std::atomic<int>& in_flight)
+      : peer_(std::move(peer)),
+        connection_(std::move(connection)),
         config_(config),
         metrics_(metrics),
         in_flight_(in_flight),
-        started_(std::chrono::steady_clock::now()) {
+        started_(std::chrono::steady_clock::now()),
+        http10_(req.version() == Http::Version::Http10) {
     in_flight_.fetch_add(1);
     switch (req.method()) {
       case Http::Method::Get: method_ = 0; break;
@@ -162,7 +212,7 @@ class Responder {
     keep_alive_ = true;
     if (auto c = req.headers().tryGet<Http::Header::Connection>())
       keep_alive_ = c->control() != Http::ConnectionControl::Close;
-    else if (req.version() == Http::Version::Http10)
+    else if (http10_)
       keep_alive_ = false;
     if (!config.http.cors_origins.empty()) {
       if (auto origin = header(req, "Origin")) {
@@ -179,13 +229,14 @@ class Responder {
   // The route kind this request is counted under in /metrics.
   void set_route(Route route) { route_ = route; }
 
-  void add_header(const std::string& name, const std::string& value) {
-    writer_.headers().add(std::make_shared<TextHeader>(name, value));
+  // `name` and `value` come from ClusterLite or from a header of the request
+  // (which cannot hold a line break), never from a body.
+  void add_header(std::string_view name, std::string_view value) {
+    headers_.append(name).append(": ").append(value).append("\r\n");
   }
 
   void send(int status, const std::string& body = {}, const char* content_type = "application/json") {
     if (sent_.exchange(true)) return;
-    auto& h = writer_.headers();
     add_header("X-ClusterLite-Node", config_.node_id);
     if (!body.empty()) add_header("Content-Type", content_type);
     if (!cors_origin_.empty()) {
@@ -193,17 +244,27 @@ class Responder {
       add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node");
       if (cors_origin_ != "*") add_header("Vary", "Origin");
     }
-    h.remove<Http::Header::Connection>();
-    h.add<Http::Header::Connection>(keep_alive_ ? Http::ConnectionControl::KeepAlive
-                                                : Http::ConnectionControl::Close);
-    // Pistache 0.0.5 announces "Connection: Close" but keeps the socket open
-    // until the keep-alive timeout; the client closes its end. Shutting the
-    // socket down from here is unsafe: a response sent from another thread is
-    // only queued for the reactor when send() returns.
+    // A connection answered "Connection: close" stays open until the client
+    // closes its end or Pistache's keep-alive timeout passes.
+    add_header("Connection", keep_alive_ ? "keep-alive" : "close");
+    const char* reason = Http::codeString(static_cast<Http::Code>(status));
+    std::string out;
+    out.reserve(64 + headers_.size() + body.size());
+    out.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
+    out.append(reason && *reason ? reason : "Status").append("\r\n").append(headers_);
+    out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n").append(body);
     // Counted before sending, so a client that saw the answer sees it counted.
     metrics_.request(route_, method_, status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
-    writer_.send(static_cast<Http::Code>(status), body);
+    auto peer = peer_.lock();
+    // Answered: from now on the connection waits for its next request, and
+    // Pistache applies the keep-alive timeout instead of the header timeout
+    // (as its own ResponseWriter::send does).
+    if (peer) peer->setIdle(true);
+    if (connection_)
+      connection_->send(out, peer);
+    else if (peer)
+      peer->send(RawBuffer(out, out.size()));
     in_flight_.fetch_sub(1);
   }
 
@@ -216,15 +277,18 @@ class Responder {
   }
 
  private:
-  Http::ResponseWriter writer_;
+  std::weak_ptr<Tcp::Peer> peer_;
+  std::shared_ptr<ClientConnection> connection_;
   const Config& config_;
   Metrics& metrics_;
   std::atomic<int>& in_flight_;
   std::chrono::steady_clock::time_point started_;
+  bool http10_ = false;
   Route route_ = Route::kOther;
   int method_ = 5;
   bool keep_alive_ = true;
   std::string cors_origin_;
+  std::string headers_;  // "Name: value\r\n" each
   std::atomic<bool> sent_{false};
 };
 using ResponderPtr = std::shared_ptr<Responder>;
@@ -816,30 +880,14 @@ size_t header_bytes(const Http::Request& req) {
   return total;
 }
 
-// A connection's entry in HttpApi::State::connections, kept with its peer.
-class ConnectionToken {
- public:
-  explicit ConnectionToken(std::shared_ptr<HttpApi::State> state) : state_(std::move(state)) {}
-  ~ConnectionToken() { state_->connections.closed(mark_, ActiveConnections::Clock::now()); }
-  ConnectionToken(const ConnectionToken&) = delete;
-  ConnectionToken& operator=(const ConnectionToken&) = delete;
-
-  void request() { state_->connections.request(mark_, ActiveConnections::Clock::now()); }
-
- private:
-  std::shared_ptr<HttpApi::State> state_;
-  ActiveConnections::Mark mark_;
-};
-
 class ApiHandler : public Http::Handler {
  public:
   HTTP_PROTOTYPE(ApiHandler)
   explicit ApiHandler(std::shared_ptr<HttpApi::State> state) : state_(std::move(state)) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
-    count_connection(writer);
-    auto r = std::make_shared<Responder>(req, std::move(writer), state_->services.config, state_->services.metrics,
-                                         state_->in_flight);
+    auto r = std::make_shared<Responder>(req, writer.getPeer(), connection(writer), state_->services.config,
+                                         state_->services.metrics, state_->in_flight);
     try {
       // Pistache bounds only the whole request (body limit + 64 KiB), so a
       // request with a small body could carry ~1 MiB of headers: refuse it.
@@ -853,18 +901,18 @@ class ApiHandler : public Http::Handler {
   }
 
  private:
-  // Pistache keeps a connection's data with its peer, which goes when the
-  // connection closes (and no response holds it any more).
-  void count_connection(const Http::ResponseWriter& writer) {
+  // The request's connection, counted as active; made at its first request.
+  std::shared_ptr<ClientConnection> connection(const Http::ResponseWriter& writer) {
     static const std::string kKey = "clusterlite.connection";
-    auto peer = writer.peer();
-    if (!peer) return;
-    auto token = std::static_pointer_cast<ConnectionToken>(peer->tryGetData(kKey));
-    if (!token) {
-      token = std::make_shared<ConnectionToken>(state_);
-      peer->putData(kKey, token);
+    auto peer = writer.getPeer();
+    if (!peer) return nullptr;
+    auto c = std::static_pointer_cast<ClientConnection>(peer->tryGetData(kKey));
+    if (!c) {
+      c = std::make_shared<ClientConnection>(state_, peer->fd());
+      peer->putData(kKey, c);
     }
-    token->request();
+    c->request();
+    return c;
   }
 
   std::shared_ptr<HttpApi::State> state_;
