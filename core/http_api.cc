@@ -135,7 +135,8 @@ int http_status(StatusCode code) {
 // an eventfd write, then in the reactor a wake-up, two eventfd reads, two
 // epoll_ctl calls and the send. A write's answer is ready on an applier or
 // completion thread, so each one cost a hand-over to the reactor. Written
-// here, it costs one send() on the thread that has it. The duplicate keeps
+// here, it costs one send() on the thread that has it (Responder::send says
+// why the reactor's own answers still take the queue). The duplicate keeps
 // the socket itself open: once Pistache closes its descriptor, the number may
 // be reused by another connection, while this one still names the socket the
 // response belongs to.
@@ -187,7 +188,7 @@ class ClientConnection {
 // Sends exactly one response to a request, from whichever thread has it:
 // adds the node header, CORS headers and the keep-alive answer (Pistache
 // 0.0.5's default closes connections of HTTP/1.1 clients that send no
-// `Connection` header) and writes it through the request's ClientConnection.
+// `Connection` header).
 class Responder {
  public:
   // `in_flight` counts this request until its response is sent.
@@ -199,6 +200,7 @@ class Responder {
         metrics_(metrics),
         in_flight_(in_flight),
         started_(std::chrono::steady_clock::now()),
+        reactor_(std::this_thread::get_id()),
         http10_(req.version() == Http::Version::Http10) {
     in_flight_.fetch_add(1);
     switch (req.method()) {
@@ -261,7 +263,14 @@ class Responder {
     // Pistache applies the keep-alive timeout instead of the header timeout
     // (as its own ResponseWriter::send does).
     if (peer) peer->setIdle(true);
-    if (connection_)
+    // An answer made on another thread (a write's, on the applier or
+    // cl-completions) goes straight to the socket. The reactor's own answers
+    // (reads, errors) still go through Pistache's queue: Pistache reads a
+    // connection until nothing more has arrived, so an answer sent at once
+    // would let a fast client's next request keep the reactor on its
+    // connection while the others wait (measured: the p99 of GET by id rose
+    // from 3 to 21 ms, of a page of users to 1.9 s).
+    if (connection_ && std::this_thread::get_id() != reactor_)
       connection_->send(out, peer);
     else if (peer)
       peer->send(RawBuffer(out, out.size()));
@@ -283,6 +292,7 @@ class Responder {
   Metrics& metrics_;
   std::atomic<int>& in_flight_;
   std::chrono::steady_clock::time_point started_;
+  std::thread::id reactor_;  // the reactor thread that took the request
   bool http10_ = false;
   Route route_ = Route::kOther;
   int method_ = 5;
