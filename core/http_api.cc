@@ -6,16 +6,12 @@
 #include <pistache/peer.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -25,6 +21,7 @@
 #include "json.h"
 #include "log.h"
 #include "problem.h"
+#include "response_socket.h"
 #include "timeutil.h"
 #include "uuid.h"
 #include "work_queue.h"
@@ -128,61 +125,22 @@ int http_status(StatusCode code) {
 
 // What ClusterLite keeps with each client connection, in its Pistache peer's
 // data (so it goes when the connection closes and no response holds it any
-// more): the connection's entry in HttpApi::State::connections, and a
-// duplicate of its socket descriptor through which responses are written.
-//
-// Pistache 0.0.5 queues every response for the connection's reactor thread:
-// an eventfd write, then in the reactor a wake-up, two eventfd reads, two
-// epoll_ctl calls and the send. A write's answer is ready on an applier or
-// completion thread, so each one cost a hand-over to the reactor. Written
-// here, it costs one send() on the thread that has it (Responder::send says
-// why the reactor's own answers still take the queue). The duplicate keeps
-// the socket itself open: once Pistache closes its descriptor, the number may
-// be reused by another connection, while this one still names the socket the
-// response belongs to.
+// more): the connection's entry in HttpApi::State::connections, and the
+// socket that answers made on other threads are written to.
 class ClientConnection {
  public:
-  ClientConnection(std::shared_ptr<HttpApi::State> state, int fd)
-      : state_(std::move(state)), fd_(::fcntl(fd, F_DUPFD_CLOEXEC, 0)) {}
-  ~ClientConnection() {
-    if (fd_ >= 0) ::close(fd_);
-    state_->connections.closed(mark_, ActiveConnections::Clock::now());
-  }
+  ClientConnection(std::shared_ptr<HttpApi::State> state, int fd) : state_(std::move(state)), socket_(fd) {}
+  ~ClientConnection() { state_->connections.closed(mark_, ActiveConnections::Clock::now()); }
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
   void request() { state_->connections.request(mark_, ActiveConnections::Clock::now()); }
-
-  // Sends `bytes`, a whole response. What the socket does not take at once
-  // (a full send buffer: a slow reader or a large page) goes to Pistache's
-  // queue for `peer`, and so does every later response of this connection, so
-  // that they stay in order behind it.
-  void send(const std::string& bytes, const std::shared_ptr<Tcp::Peer>& peer) {
-    std::lock_guard lock(mutex_);
-    size_t sent = 0;
-    if (!queued_ && fd_ >= 0) {
-      while (sent < bytes.size()) {
-        ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-          sent += static_cast<size_t>(n);
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return;  // the client is gone
-        break;
-      }
-      if (sent == bytes.size()) return;
-    }
-    queued_ = true;
-    if (peer) peer->send(RawBuffer(bytes.substr(sent), bytes.size() - sent));
-  }
+  ResponseSocket& socket() { return socket_; }
 
  private:
   std::shared_ptr<HttpApi::State> state_;
   ActiveConnections::Mark mark_;
-  const int fd_;
-  std::mutex mutex_;
-  bool queued_ = false;  // a response went to Pistache's queue: the rest follow it
+  ResponseSocket socket_;
 };
 
 // Sends exactly one response to a request, from whichever thread has it:
@@ -270,10 +228,14 @@ class Responder {
     // would let a fast client's next request keep the reactor on its
     // connection while the others wait (measured: the p99 of GET by id rose
     // from 3 to 21 ms, of a page of users to 1.9 s).
-    if (connection_ && std::this_thread::get_id() != reactor_)
-      connection_->send(out, peer);
-    else if (peer)
-      peer->send(RawBuffer(out, out.size()));
+    if (connection_ && std::this_thread::get_id() != reactor_) {
+      connection_->socket().send(out, [&peer](std::string_view rest) {
+        if (peer) peer->send(RawBuffer(rest.data(), rest.size()));
+      });
+    } else if (peer) {
+      size_t size = out.size();
+      peer->send(RawBuffer(std::move(out), size));
+    }
     in_flight_.fetch_sub(1);
   }
 

@@ -596,9 +596,9 @@ TEST(HttpBodyLimit, BodiesOverTheLimitAre413AndChangeNothing) {
   EXPECT_EQ(node.stop(), 0) << node.output();
 }
 
-// Responses are written straight to the socket by the thread that has them;
-// what a full socket does not take goes through Pistache's queue, and so does
-// every later response of that connection. (Pistache 0.0.5 does not take
+// An answer larger than the socket's buffers, to a client that does not read
+// yet, arrives whole, and later answers on the connection (a read, and a write
+// answered from the applier's thread) follow it. (Pistache 0.0.5 does not take
 // pipelined requests, so each request here waits for the previous answer.)
 TEST(HttpLargeResponses, ASlowReaderGetsTheWholeAnswerAndTheNextOnesInOrder) {
   TempDir ui;
@@ -617,8 +617,6 @@ TEST(HttpLargeResponses, ASlowReaderGetsTheWholeAnswerAndTheNextOnesInOrder) {
   ASSERT_EQ(first.status, 200);
   ASSERT_EQ(first.body.size(), big.size());
   EXPECT_TRUE(first.body == big) << "the body arrived changed";
-  // Later answers on the connection (now through the queue), a read and a
-  // write answered from another thread.
   auto second = c.request("GET", "/healthz");
   EXPECT_EQ(second.status, 200) << second.body;
   EXPECT_EQ(second.header("X-ClusterLite-Node"), "test-node");

@@ -1,0 +1,45 @@
+#include "response_socket.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace clusterlite {
+
+ResponseSocket::ResponseSocket(int fd) : fd_(::fcntl(fd, F_DUPFD_CLOEXEC, 0)) {}
+
+ResponseSocket::~ResponseSocket() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ResponseSocket::send(std::string_view response, const std::function<void(std::string_view)>& queue) {
+  std::lock_guard lock(mutex_);
+  if (queued_ || fd_ < 0) {
+    queue(response);
+    return;
+  }
+  size_t sent = 0;
+  while (sent < response.size()) {
+    ssize_t n = ::send(fd_, response.data() + sent, response.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      queued_ = true;
+      queue(response.substr(sent));
+      return;
+    } else {
+      return;  // the client is gone; Pistache sees it on its side and closes
+    }
+  }
+}
+
+bool ResponseSocket::direct() const {
+  std::lock_guard lock(mutex_);
+  return !queued_ && fd_ >= 0;
+}
+
+}  // namespace clusterlite

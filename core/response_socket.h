@@ -1,0 +1,50 @@
+// ResponseSocket: a client connection's own duplicate of its socket
+// descriptor, through which any thread writes whole HTTP responses.
+//
+// Pistache 0.0.5 queues every response for the connection's reactor thread:
+// an eventfd write, then in the reactor a wake-up, two eventfd reads, two
+// epoll_ctl calls and the send. A write's answer is ready on the applier or on
+// cl-completions, so each one cost a hand-over to the reactor; through this
+// socket it costs one send() on the thread that has it (docs/design.md, "An
+// answer").
+//
+// The duplicate keeps the socket itself open: once Pistache closes its own
+// descriptor, the number may be given to another connection, while this one
+// still names the socket the response belongs to. It closes with the object.
+//
+// Thread-safe.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <string_view>
+
+namespace clusterlite {
+
+class ResponseSocket {
+ public:
+  // Duplicates `fd`; when that fails (no descriptors left), every send() goes
+  // to its `queue`.
+  explicit ResponseSocket(int fd);
+  ~ResponseSocket();
+  ResponseSocket(const ResponseSocket&) = delete;
+  ResponseSocket& operator=(const ResponseSocket&) = delete;
+
+  // Writes `response` as far as the socket takes it without blocking, and
+  // hands what is left to `queue` (Pistache's queue of the connection), still
+  // in order: from then on every later response of this socket goes to its
+  // `queue` whole, so none can overtake it. Nothing is queued when the client
+  // is gone (the connection was reset or closed).
+  void send(std::string_view response, const std::function<void(std::string_view rest)>& queue);
+
+  // False once a response had to be queued (or the descriptor could not be
+  // duplicated).
+  bool direct() const;
+
+ private:
+  const int fd_;
+  mutable std::mutex mutex_;
+  bool queued_ = false;
+};
+
+}  // namespace clusterlite
