@@ -285,11 +285,16 @@ std::string accepted_body(const std::string& event_id, int32_t partition, int64_
   return {buf.GetString(), buf.GetSize()};
 }
 
+// The `Location` of an entity: /{table}/{id}.
+std::string entity_path(const std::string& table, const std::string& entity_id) {
+  return "/" + table + "/" + url_encode(entity_id);
+}
+
 // 202: the event is in the log, not yet applied here. `Location` names the
 // entity (for a create, the only way the client learns the new id).
 void send_accepted(Responder& r, const std::string& table, const std::string& entity_id, const std::string& event_id,
                    int32_t partition, int64_t offset, const char* detail) {
-  if (!entity_id.empty()) r.add_header("Location", "/" + table + "/" + url_encode(entity_id));
+  if (!entity_id.empty()) r.add_header("Location", entity_path(table, entity_id));
   r.send(202, accepted_body(event_id, partition, offset, detail));
 }
 
@@ -813,7 +818,7 @@ class Router {
         }
       }
       if (!row) return r->problem(500, "the entity was applied but cannot be read back");
-      if (kind == WriteKind::kCreate) r->add_header("Location", "/" + table + "/" + url_encode(entity_id));
+      if (kind == WriteKind::kCreate) r->add_header("Location", entity_path(table, entity_id));
       r->send(kind == WriteKind::kCreate ? 201 : 200, *row);
     });
     auto& hub = sv.hub;
@@ -858,7 +863,8 @@ class ApiHandler : public Http::Handler {
   explicit ApiHandler(std::shared_ptr<HttpApi::State> state) : state_(std::move(state)) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
-    auto r = std::make_shared<Responder>(req, writer.getPeer(), connection(writer), state_->services.config,
+    auto peer = writer.getPeer();
+    auto r = std::make_shared<Responder>(req, peer, connection(peer), state_->services.config,
                                          state_->services.metrics, state_->in_flight);
     try {
       // Pistache bounds only the whole request (body limit + 64 KiB), so a
@@ -874,9 +880,8 @@ class ApiHandler : public Http::Handler {
 
  private:
   // The request's connection, counted as active; made at its first request.
-  std::shared_ptr<ClientConnection> connection(const Http::ResponseWriter& writer) {
+  std::shared_ptr<ClientConnection> connection(const std::shared_ptr<Tcp::Peer>& peer) {
     static const std::string kKey = "clusterlite.connection";
-    auto peer = writer.getPeer();
     if (!peer) return nullptr;
     auto c = std::static_pointer_cast<ClientConnection>(peer->tryGetData(kKey));
     if (!c) {
