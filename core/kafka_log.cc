@@ -27,6 +27,10 @@ constexpr auto kProbeInterval = std::chrono::seconds(1);
 constexpr int kTimeoutScanMs = 1000;
 // Pause between attempts to read the end offsets.
 constexpr auto kEndOffsetsRetry = std::chrono::milliseconds(50);
+// See wake_fetcher(): at most one wake-up request per this interval, each
+// waiting at most kWakeTimeoutMs for its answer.
+constexpr auto kWakeInterval = std::chrono::milliseconds(5);
+constexpr int kWakeTimeoutMs = 100;
 // The longest an append waits at the gate while the broker has not
 // acknowledged the batch before it: then the gate opens, so a stalled broker
 // cannot stretch a write beyond kafka.request_timeout_ms.
@@ -453,6 +457,7 @@ void KafkaLog::rebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode er
       log::info("kafka", "group assigned partitions [" + names + "] of " + topic_);
     return;
   }
+  for (auto* tp : partitions) next_offsets_.erase(tp->partition());
   // Revoked (or an error): records of these partitions fetched by the poll in
   // progress are not committed yet; drop them so only the new owner applies them.
   if (polling_out_) {
@@ -479,13 +484,22 @@ void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::millis
   if (closing_) return;
   polling_out_ = &out;
   polling_from_ = out.size();
-  int timeout_ms = static_cast<int>(wait.count());
+  // The first look does not wait: an empty queue while the log has more
+  // wakes the fetcher (wake_fetcher()) before this thread waits for records.
+  int timeout_ms = 0;
+  bool waited = false;
   size_t taken = 0;
   while (taken < max) {
     std::unique_ptr<RdKafka::Message> m(consumer_->consume(timeout_ms));
     timeout_ms = 0;
     if (m->err() == RdKafka::ERR__PARTITION_EOF) continue;
-    if (m->err() == RdKafka::ERR__TIMED_OUT) break;
+    if (m->err() == RdKafka::ERR__TIMED_OUT) {
+      if (taken > 0 || waited || wait.count() <= 0) break;
+      wake_fetcher();
+      timeout_ms = static_cast<int>(wait.count());
+      waited = true;
+      continue;
+    }
     if (m->err() != RdKafka::ERR_NO_ERROR) {
       if (m->err() == RdKafka::ERR__TRANSPORT || m->err() == RdKafka::ERR__ALL_BROKERS_DOWN) {
         suspect(m->errstr());
@@ -509,10 +523,28 @@ void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::millis
     record.offset = m->offset();
     if (m->key_pointer()) record.key.assign(static_cast<const char*>(m->key_pointer()), m->key_len());
     if (m->payload()) record.value.assign(static_cast<const char*>(m->payload()), m->len());
+    next_offsets_[record.partition] = record.offset + 1;
     out.push_back(std::move(record));
     ++taken;
   }
   polling_out_ = nullptr;
+}
+
+void KafkaLog::wake_fetcher() {
+  auto now = Clock::now();
+  if (now < next_wake_) return;
+  for (auto [partition, next] : next_offsets_) {
+    int64_t low = -1;
+    int64_t high = -1;
+    // The end of the partition as of the last fetch answer: no request.
+    if (consumer_->get_watermark_offsets(topic_, partition, &low, &high) != RdKafka::ERR_NO_ERROR || high <= next)
+      continue;
+    next_wake_ = now + kWakeInterval;
+    // Any request to the partition's broker wakes its thread, which then
+    // fetches again; the answer itself is not needed.
+    consumer_->query_watermark_offsets(topic_, partition, &low, &high, kWakeTimeoutMs);
+    return;
+  }
 }
 
 void KafkaLog::check_positions() {

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -102,6 +103,15 @@ class KafkaLog : public EventLog {
   // offset 0. Otherwise throws std::runtime_error naming each partition, what
   // happened to the log and what the operator can do.
   void check_positions();
+  // Applier thread, in poll(), when no record is queued: if a partition's
+  // log goes on past the next record this node would apply, wakes librdkafka's
+  // fetcher with a request to that partition's broker. librdkafka 2.0.2 stops
+  // fetching a partition while its local queue holds queued.min.messages
+  // (100,000) records or queued.max.messages.kbytes, and looks at the queue
+  // again only when its broker thread wakes, up to a second later (2.1 made
+  // this fetch.queue.backoff.ms). A node catching up drains 100,000 events in
+  // about a quarter of a second and then waited (docs/benchmarks.md, "Replay").
+  void wake_fetcher();
   // Shared mode, inside consume(): positions newly assigned partitions at
   // their stored offsets, or gives up revoked ones.
   void rebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
@@ -133,6 +143,10 @@ class KafkaLog : public EventLog {
   std::condition_variable gate_changed_;
   std::thread gate_thread_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  // Applier thread only (poll() and the rebalances inside it): the offset
+  // after the last record taken from each partition, and wake_fetcher()'s pace.
+  std::map<int32_t, int64_t> next_offsets_;
+  std::chrono::steady_clock::time_point next_wake_;
   std::atomic<bool> reachable_{true};
   std::atomic<bool> fatal_{false};  // librdkafka reported a fatal error
   std::atomic<bool> closing_{false};

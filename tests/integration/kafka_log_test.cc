@@ -339,6 +339,43 @@ TEST(KafkaLogTest, StartsAtTheStoredOffsets) {
   EXPECT_TRUE(more.empty());
 }
 
+// librdkafka 2.0.2 stops fetching a partition while its local queue holds
+// queued.min.messages records and, left alone, looks at it again only when its
+// broker thread wakes, up to a second later. poll() wakes the fetcher when the
+// queue is empty and the log has more. Here the queue holds one record and
+// every fetch brings one (each record is its own batch, fetch.message.max.bytes
+// is 1), so 30 records are 30 refills: about 15 s or more if each waited for
+// the backoff, well under a second if each is woken.
+TEST(KafkaLogTest, ADrainedQueueIsRefilledWithoutWaitingForLibrdkafkasBackoff) {
+  REQUIRE_BROKER();
+  auto topic = unique_topic("refill");
+  const size_t n = 30;
+  {
+    KafkaLog writer(kafka_config(topic, 1));
+    for (size_t i = 0; i < n; ++i) {  // one at a time: one record batch each
+      Acks acks;
+      writer.append("users", "value-" + std::to_string(i), acks.callback(0));
+      ASSERT_TRUE(acks.wait_for(1, 10s));
+      ASSERT_TRUE(acks.results()[0].ok) << acks.results()[0].error;
+    }
+    writer.close();
+  }
+  Config config = kafka_config(topic, 1);
+  config.kafka.properties["queued.min.messages"] = "1";
+  config.kafka.properties["fetch.message.max.bytes"] = "1";
+  KafkaLog log(config);
+  log.start([](int32_t) { return std::nullopt; });
+  auto started = Clock::now();
+  std::vector<LogRecord> records;
+  // As the applier polls: up to 100 ms of waiting per call. Bounded at 60 s.
+  while (records.size() < n && Clock::now() < started + 60s) log.poll(records, 1000, 100ms);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  ASSERT_EQ(records.size(), n);
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(records[i].value, "value-" + std::to_string(i));
+  EXPECT_LT(took, 8s) << "polling " << n << " records, each a refill of the fetch queue, took " << took.count()
+                      << " ms";
+}
+
 // Appends from several threads at once pass the gate that batches them: each
 // is reported exactly once, those acknowledged in the order each thread made
 // them, and closing the log with appends still waiting reports those too.
