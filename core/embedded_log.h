@@ -18,6 +18,9 @@ namespace clusterlite {
 
 class EmbeddedLog : public EventLog {
  public:
+  // The log's name in the offsets table.
+  static constexpr const char* kTopic = "_embedded";
+
   EmbeddedLog(const std::string& db_path, int busy_timeout_ms);
   ~EmbeddedLog() override;
 
@@ -37,7 +40,7 @@ class EmbeddedLog : public EventLog {
   };
   void writer_loop();
 
-  const std::string topic_ = "_embedded";
+  const std::string topic_ = kTopic;
   std::unique_ptr<SQLite::Database> write_db_;
   std::unique_ptr<SQLite::Database> read_db_;  // applier thread only
   std::mutex mutex_;

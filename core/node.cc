@@ -4,7 +4,19 @@
 #include "kafka_log.h"
 #include "log.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace clusterlite {
+
+namespace {
+
+// How an error message names a log.
+std::string log_name(const std::string& topic) {
+  return topic == EmbeddedLog::kTopic ? "the embedded log of standalone mode" : "topic '" + topic + "'";
+}
+
+}  // namespace
 
 std::unique_ptr<EventLog> make_event_log(const Config& config) {
   if (config.mode == Mode::kStandalone)
@@ -25,7 +37,26 @@ Node::Node(Config config) : config_(std::move(config)) {
 
 Node::~Node() { stop(); }
 
+void Node::check_database_log() {
+  const bool standalone = config_.mode == Mode::kStandalone;
+  const std::string topic = standalone ? EmbeddedLog::kTopic : config_.kafka.topic;
+  SQLite::Statement q(store_->writer(), "SELECT DISTINCT topic FROM _cl_offsets ORDER BY topic");
+  std::string held;
+  while (q.executeStep()) {
+    std::string t = q.getColumn(0).getString();
+    if (t == topic) return;
+    held += (held.empty() ? "" : ", ") + log_name(t);
+  }
+  if (held.empty()) return;
+  throw std::runtime_error("the database does not match the event log: it was built from " + held +
+                           ", and this node is configured for " + log_name(topic) + " (" +
+                           (standalone ? "mode" : "kafka.topic") +
+                           "). Point the node back at the log its database came from, or start it with an empty "
+                           "database to build one from " + log_name(topic));
+}
+
 void Node::start() {
+  check_database_log();
   log_ = make_event_log(config_);
   hub_ = std::make_unique<CompletionHub>();
   // In replica mode no partition is ever taken away, so the next batch can be

@@ -36,6 +36,13 @@ class Node {
   const Config& config() const { return config_; }
 
  private:
+  // A database applies one log; its offsets table names the log it was built
+  // from. Throws std::runtime_error when it names only other logs: a node
+  // pointed at another topic would apply that topic's events over the rows of
+  // the first. Runs before the log is opened, so a refused start creates no
+  // topic on the broker.
+  void check_database_log();
+
   Config config_;
   Metrics metrics_;
   std::unique_ptr<DatabaseLock> db_lock_;  // replica and standalone modes

@@ -1,10 +1,12 @@
 """A node whose database file is deleted while it is stopped rebuilds itself
 from the log on start; a database that does not match the log is refused."""
 
+import json
 import sqlite3
+import subprocess
 import uuid
 
-from harness import Cluster, wait_converged
+from harness import Cluster, unique_topic, wait_converged
 
 
 def test_deleted_database_is_rebuilt_from_the_log(cluster: Cluster):
@@ -70,5 +72,40 @@ def test_database_ahead_of_the_log_stops_the_node_until_rebuilt(cluster: Cluster
         path = node.db_path.with_name(node.db_path.name + suffix)
         if path.exists():
             path.unlink()
+    node.start(timeout=60)
+    assert wait_converged(cluster.nodes)["rows"] == 3
+
+
+def test_database_of_another_topic_is_refused_before_the_topic_is_created(cluster: Cluster):
+    """A node whose kafka.topic changed while its database holds another
+    topic's events would apply the new log over the old rows: it is refused at
+    start with both names, nothing changes in the database, and the new topic
+    is not created. Pointed back at its topic, the node starts as before."""
+    node = cluster.start(1).nodes[0]
+    for i in range(3):
+        assert node.create_user(f"Topic {i}", f"topic-{i}-{uuid.uuid4().hex[:6]}@example.org").status == 201
+    wait_converged(cluster.nodes)
+    assert node.stop() == 0
+
+    other = unique_topic()
+    node.topic = other
+    node.write_config()
+    node.start(wait=False)
+    code = node.proc.wait(timeout=60)
+    log = node.log_tail()
+    assert code == 1, f"exit code {code}:\n{log}"
+    assert "the database does not match the event log" in log, log
+    assert f"built from topic '{cluster.topic}'" in log, log
+    assert f"configured for topic '{other}' (kafka.topic)" in log, log
+    assert node.query("SELECT count(*) FROM users")[0][0] == 3
+    assert [r[0] for r in node.query("SELECT DISTINCT topic FROM _cl_offsets")] == [cluster.topic]
+    meta = json.loads(subprocess.run(["kcat", "-L", "-J", "-b", cluster.brokers], capture_output=True, timeout=30,
+                                     check=True).stdout)
+    topics = {t["topic"] for t in meta["topics"]}
+    assert cluster.topic in topics
+    assert other not in topics
+
+    node.topic = cluster.topic
+    node.write_config()
     node.start(timeout=60)
     assert wait_converged(cluster.nodes)["rows"] == 3
