@@ -48,11 +48,12 @@ void Node::check_database_log() {
     held += (held.empty() ? "" : ", ") + log_name(t);
   }
   if (held.empty()) return;
+  const std::string wanted = log_name(topic);
   throw std::runtime_error("the database does not match the event log: it was built from " + held +
-                           ", and this node is configured for " + log_name(topic) + " (" +
+                           ", and this node is configured for " + wanted + " (" +
                            (standalone ? "mode" : "kafka.topic") +
                            "). Point the node back at the log its database came from, or start it with an empty "
-                           "database to build one from " + log_name(topic));
+                           "database to build one from " + wanted);
 }
 
 void Node::start() {
