@@ -1,7 +1,7 @@
 #include "node.h"
 
-#include "embedded_log.h"
-#include "kafka_log.h"
+#include "eventlog/embedded_log.h"
+#include "eventlog/kafka_log.h"
 #include "log.h"
 
 #include <stdexcept>

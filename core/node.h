@@ -5,15 +5,15 @@
 
 #include <memory>
 
-#include "applier.h"
-#include "completion_hub.h"
+#include "apply/applier.h"
+#include "apply/completion_hub.h"
 #include "config.h"
-#include "event_log.h"
-#include "http_api.h"
+#include "eventlog/event_log.h"
+#include "http/http_api.h"
 #include "metrics.h"
-#include "registry.h"
-#include "shared_progress.h"
-#include "store.h"
+#include "plugins/registry.h"
+#include "apply/shared_progress.h"
+#include "store/store.h"
 
 namespace clusterlite {
 

@@ -10,7 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "node.h"
-#include "plugin_loader.h"
+#include "plugins/plugin_loader.h"
 
 #ifndef CLUSTERLITE_VERSION
 #define CLUSTERLITE_VERSION "0.0.0"

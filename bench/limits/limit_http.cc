@@ -1,5 +1,5 @@
 // clusterlite-limit-http: a Pistache 0.0.5 server with a trivial handler,
-// configured like a ClusterLite node (core/http_api.cc), to measure what the
+// configured like a ClusterLite node (core/http/http_api.cc), to measure what the
 // HTTP layer alone can serve on this machine.
 //
 // Every request gets 200 with a small fixed JSON body, the same headers a

@@ -2,7 +2,7 @@
 // a ClusterLite applier does, with no ClusterLite code in the way.
 //
 // Opens a fresh database file with the settings of the node's writer
-// connection (core/store.cc: journal_mode=WAL, synchronous=NORMAL,
+// connection (core/store/store.cc: journal_mode=WAL, synchronous=NORMAL,
 // wal_autocheckpoint=10000, cache_size=-16384 — the default 16 MiB of
 // database.cache_mb — and foreign_keys=ON), then creates the users table of
 // plugins/users (WITHOUT ROWID, email COLLATE NOCASE UNIQUE) and the node's
@@ -48,7 +48,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The node's writer connection (core/store.cc, core/config.h).
+// The node's writer connection (core/store/store.cc, core/config.h).
 constexpr int kWalCheckpointPages = 10000;
 constexpr long kDefaultCacheSize = -16L * 1024;  // database.cache_mb = 16, in KiB
 
@@ -136,7 +136,7 @@ void fresh_tables(SQLite::Database& db) {
       updated_at TEXT NOT NULL
     ) WITHOUT ROWID
   )sql");
-  // core/store.cc
+  // core/store/store.cc
   db.exec(R"sql(
     CREATE TABLE _cl_offsets (
       topic TEXT NOT NULL,
@@ -272,7 +272,7 @@ int main(int argc, char** argv) {
 
   int rc = 0;
   try {
-    // core/store.cc: open_connection for the writer.
+    // core/store/store.cc: open_connection for the writer.
     SQLite::Database db(o.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, 5000);
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=NORMAL");

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "event_codec.h"
+#include "eventlog/event_codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   clusterlite::DatabaseEvent event;

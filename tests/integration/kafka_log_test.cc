@@ -17,8 +17,8 @@
 #include <set>
 #include <thread>
 
-#include "kafka_admin.h"
-#include "kafka_log.h"
+#include "eventlog/kafka_admin.h"
+#include "eventlog/kafka_log.h"
 
 namespace clusterlite {
 namespace {

@@ -11,9 +11,9 @@
 #include <filesystem>
 #include <mutex>
 
-#include "completion_hub.h"
-#include "shared_progress.h"
-#include "store.h"
+#include "apply/completion_hub.h"
+#include "apply/shared_progress.h"
+#include "store/store.h"
 
 namespace clusterlite {
 namespace {

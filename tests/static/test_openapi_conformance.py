@@ -469,12 +469,12 @@ def test_spec_references_resolve(spec):
 
 
 def test_spec_names_every_path_the_router_serves(spec):
-    """The reserved paths in core/http_api.cc are the documented ones."""
+    """The reserved paths in core/http/http_api.cc are the documented ones."""
     source = (REPO / "core" / "http_api.cc").read_text()
     routed = set(re.findall(r'path == "(/[^"]*)"', source))
     routed |= {p + "{table}" for p in re.findall(r'path\.rfind\("(/_cluster/[^"]*/)", 0\)', source)}
     routed |= {p + "{file}" for p in re.findall(r'path\.rfind\("(/ui/)", 0\)', source)}
-    assert routed, "no routes found in core/http_api.cc"
+    assert routed, "no routes found in core/http/http_api.cc"
     missing = routed - set(spec["paths"])
-    assert not missing, f"served by core/http_api.cc but not in docs/openapi.yaml: {sorted(missing)}"
+    assert not missing, f"served by core/http/http_api.cc but not in docs/openapi.yaml: {sorted(missing)}"
     assert {"/{table}", "/{table}/{id}", "/ui/"} <= set(spec["paths"])

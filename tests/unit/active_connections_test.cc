@@ -1,5 +1,5 @@
 // ActiveConnections in isolation, with explicit times.
-#include "active_connections.h"
+#include "http/active_connections.h"
 
 #include <gtest/gtest.h>
 

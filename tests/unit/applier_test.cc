@@ -2,7 +2,7 @@
 // real Store, EmbeddedLog and users plugin (loaded from the built .so): the
 // offset commits with the change, a failing event is recorded and does not
 // block the next one, and a restart resumes at the stored offset.
-#include "applier.h"
+#include "apply/applier.h"
 
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
@@ -11,10 +11,10 @@
 #include <future>
 #include <thread>
 
-#include "embedded_log.h"
-#include "event_codec.h"
+#include "eventlog/embedded_log.h"
+#include "eventlog/event_codec.h"
 #include "node_process.h"
-#include "store.h"
+#include "store/store.h"
 
 using namespace clusterlite;
 using namespace std::chrono_literals;

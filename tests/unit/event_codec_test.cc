@@ -1,6 +1,6 @@
 // Unit tests of the event wire format (core/event_codec): round trips, the
 // original Go system's events, and a reason for every malformed input.
-#include "event_codec.h"
+#include "eventlog/event_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // one deliberately broken fixture per failure mode (tests/fixtures/plugins).
 // The same failures seen through the clusterlite binary are in
 // tests/integration/plugin_startup_test.cc.
-#include "plugin_loader.h"
+#include "plugins/plugin_loader.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "node_process.h"
-#include "registry.h"
+#include "plugins/registry.h"
 
 namespace fs = std::filesystem;
 using namespace clusterlite;

@@ -1,6 +1,6 @@
 // Unit tests of PluginRegistry (core/registry): lookup by table name and the
 // duplicate-table error, with the real users plugin loaded from its .so.
-#include "registry.h"
+#include "plugins/registry.h"
 
 #include <gtest/gtest.h>
 

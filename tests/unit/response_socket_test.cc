@@ -1,6 +1,6 @@
 // ResponseSocket on a real socket pair, isolated from Pistache: `queue` is a
 // function of the test that collects what would go to Pistache's queue.
-#include "response_socket.h"
+#include "http/response_socket.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Store on a real SQLite file: the background checkpointer, and the pooled
 // readers' transactions.
-#include "store.h"
+#include "store/store.h"
 
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>

@@ -1,10 +1,10 @@
-#include "shared_progress.h"
+#include "apply/shared_progress.h"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
 #include "log.h"
-#include "store.h"
+#include "store/store.h"
 #include "thread_name.h"
 
 namespace clusterlite {

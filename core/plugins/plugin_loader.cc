@@ -1,4 +1,4 @@
-#include "plugin_loader.h"
+#include "plugins/plugin_loader.h"
 
 #include <boost/dll/import.hpp>
 #include <boost/dll/shared_library.hpp>
@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "event_codec.h"
+#include "eventlog/event_codec.h"
 #include "log.h"
 
 namespace clusterlite {

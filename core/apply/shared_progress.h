@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "completion_hub.h"
+#include "apply/completion_hub.h"
 
 namespace clusterlite {
 

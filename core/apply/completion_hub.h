@@ -21,7 +21,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "applier.h"
+#include "apply/applier.h"
 
 namespace clusterlite {
 

@@ -1,4 +1,4 @@
-#include "registry.h"
+#include "plugins/registry.h"
 
 namespace clusterlite {
 

@@ -1,4 +1,4 @@
-#include "response_socket.h"
+#include "http/response_socket.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>

@@ -1,10 +1,10 @@
-#include "applier.h"
+#include "apply/applier.h"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
 
-#include "event_codec.h"
+#include "eventlog/event_codec.h"
 #include "log.h"
 #include "thread_name.h"
 #include "timeutil.h"

@@ -1,4 +1,4 @@
-#include "http_api.h"
+#include "http/http_api.h"
 
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
@@ -15,16 +15,16 @@
 #include <sstream>
 #include <thread>
 
-#include "active_connections.h"
-#include "checksum.h"
-#include "event_codec.h"
+#include "http/active_connections.h"
+#include "apply/checksum.h"
+#include "eventlog/event_codec.h"
 #include "json.h"
 #include "log.h"
-#include "problem.h"
-#include "response_socket.h"
+#include "http/problem.h"
+#include "http/response_socket.h"
 #include "timeutil.h"
 #include "uuid.h"
-#include "work_queue.h"
+#include "http/work_queue.h"
 
 namespace clusterlite {
 

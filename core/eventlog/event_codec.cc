@@ -1,4 +1,4 @@
-#include "event_codec.h"
+#include "eventlog/event_codec.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

@@ -1,4 +1,4 @@
-#include "kafka_admin.h"
+#include "eventlog/kafka_admin.h"
 
 #include <algorithm>
 #include <memory>

@@ -8,13 +8,13 @@
 #include <functional>
 #include <memory>
 
-#include "applier.h"
-#include "completion_hub.h"
+#include "apply/applier.h"
+#include "apply/completion_hub.h"
 #include "config.h"
-#include "event_log.h"
+#include "eventlog/event_log.h"
 #include "metrics.h"
-#include "registry.h"
-#include "store.h"
+#include "plugins/registry.h"
+#include "store/store.h"
 
 namespace clusterlite {
 

@@ -1,10 +1,10 @@
-#include "embedded_log.h"
+#include "eventlog/embedded_log.h"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
 #include "log.h"
-#include "store.h"
+#include "store/store.h"
 #include "thread_name.h"
 
 namespace clusterlite {

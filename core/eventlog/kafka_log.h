@@ -31,7 +31,7 @@
 #include <thread>
 
 #include "config.h"
-#include "event_log.h"
+#include "eventlog/event_log.h"
 
 namespace clusterlite {
 

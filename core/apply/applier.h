@@ -22,10 +22,10 @@
 #include <thread>
 #include <vector>
 
-#include "event_log.h"
+#include "eventlog/event_log.h"
 #include "metrics.h"
-#include "registry.h"
-#include "store.h"
+#include "plugins/registry.h"
+#include "store/store.h"
 
 namespace clusterlite {
 

@@ -1,4 +1,4 @@
-#include "problem.h"
+#include "http/problem.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

@@ -1,4 +1,4 @@
-#include "checksum.h"
+#include "apply/checksum.h"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>

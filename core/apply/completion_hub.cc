@@ -1,4 +1,4 @@
-#include "completion_hub.h"
+#include "apply/completion_hub.h"
 
 #include "thread_name.h"
 

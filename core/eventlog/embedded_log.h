@@ -12,7 +12,7 @@
 #include <mutex>
 #include <thread>
 
-#include "event_log.h"
+#include "eventlog/event_log.h"
 
 namespace clusterlite {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "plugin_loader.h"
+#include "plugins/plugin_loader.h"
 
 namespace clusterlite {
 

@@ -1,4 +1,4 @@
-#include "kafka_log.h"
+#include "eventlog/kafka_log.h"
 
 #include <sched.h>
 
@@ -8,7 +8,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "kafka_admin.h"
+#include "eventlog/kafka_admin.h"
 #include "log.h"
 #include "thread_name.h"
 
