@@ -24,7 +24,7 @@ std::unique_ptr<EventLog> make_event_log(const Config& config) {
   return std::make_unique<KafkaLog>(config);
 }
 
-Node::Node(Config config) : config_(std::move(config)) {
+Node::Node(Config config) : config_(std::move(config)), ui_(config_.http.ui_directory) {
   // Plugins first: a node that cannot serve its tables leaves no database behind.
   registry_ = PluginRegistry(load_plugins(config_.plugins, config_.node_id));
   // Shared mode is several nodes on one file by design (Kafka's group splits
@@ -69,7 +69,7 @@ void Node::start() {
   if (config_.mode == Mode::kShared)
     shared_progress_ = std::make_unique<SharedProgressWatcher>(config_.database.path, config_.database.busy_timeout_ms,
                                                                log_->topic(), *hub_);
-  http_ = std::make_unique<HttpApi>(NodeServices{config_, *store_, registry_, *log_, *hub_, *applier_, metrics_});
+  http_ = std::make_unique<HttpApi>(NodeServices{config_, *store_, registry_, *log_, *hub_, *applier_, metrics_, ui_});
   http_->start();
   log::info("node", "node " + config_.node_id + " serving on " + config_.http.address + ":" +
                         std::to_string(http_->port()) + " (" + to_string(config_.mode) + " mode, database " +

@@ -7,12 +7,13 @@
 
 #include "apply/applier.h"
 #include "apply/completion_hub.h"
+#include "apply/shared_progress.h"
 #include "config.h"
 #include "eventlog/event_log.h"
 #include "http/http_api.h"
+#include "http/static_files.h"
 #include "metrics.h"
 #include "plugins/registry.h"
-#include "apply/shared_progress.h"
 #include "store/store.h"
 
 namespace clusterlite {
@@ -44,6 +45,7 @@ class Node {
   void check_database_log();
 
   Config config_;
+  StaticFiles ui_;  // checked before anything is opened
   Metrics metrics_;
   std::unique_ptr<DatabaseLock> db_lock_;  // replica and standalone modes
   std::unique_ptr<Store> store_;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config.h"
+#include "http/static_files.h"
 #include "log.h"
 #include "node.h"
 #include "plugins/plugin_loader.h"
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
 
   try {
     if (check_only) {
+      StaticFiles ui(config.http.ui_directory);
       auto plugins = load_plugins(config.plugins, config.node_id);
       std::cout << "config OK: node " << config.node_id << ", " << to_string(config.mode) << " mode, database "
                 << config.database.path << ", " << plugins.size() << " plugin(s):";

@@ -10,8 +10,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -22,6 +20,7 @@
 #include "log.h"
 #include "http/problem.h"
 #include "http/response_socket.h"
+#include "http/static_files.h"
 #include "timeutil.h"
 #include "uuid.h"
 #include "http/work_queue.h"
@@ -45,6 +44,14 @@ struct HttpApi::State {
 namespace {
 
 constexpr size_t kMaxIdBytes = 256;
+
+// Security headers. Every answer: the browser must not guess another type
+// than Content-Type says. API answers are data, never a page: nothing may be
+// loaded by them or frame them. UI files may load only the UI's own files,
+// with no inline script or style, and may not be framed.
+constexpr const char* kApiContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'";
+constexpr const char* kUiContentSecurityPolicy =
+    "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 constexpr int kDefaultLimit = 100;
 constexpr int kMaxLimit = 1000;
 
@@ -186,6 +193,8 @@ class Responder {
   }
 
   bool cors_allowed() const { return !cors_origin_.empty(); }
+  // Answers with the web UI's security headers instead of the API's.
+  void ui_document() { ui_document_ = true; }
   // The route kind this request is counted under in /metrics.
   void set_route(Route route) { route_ = route; }
 
@@ -199,6 +208,14 @@ class Responder {
     if (sent_.exchange(true)) return;
     add_header("X-ClusterLite-Node", config_.node_id);
     if (!body.empty()) add_header("Content-Type", content_type);
+    add_header("X-Content-Type-Options", "nosniff");
+    if (ui_document_) {
+      add_header("Content-Security-Policy", kUiContentSecurityPolicy);
+      add_header("X-Frame-Options", "DENY");
+      add_header("Referrer-Policy", "no-referrer");
+    } else {
+      add_header("Content-Security-Policy", kApiContentSecurityPolicy);
+    }
     if (!cors_origin_.empty()) {
       add_header("Access-Control-Allow-Origin", cors_origin_);
       add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node");
@@ -259,6 +276,7 @@ class Responder {
   Route route_ = Route::kOther;
   int method_ = 5;
   bool keep_alive_ = true;
+  bool ui_document_ = false;
   std::string cors_origin_;
   std::string headers_;  // "Name: value\r\n" each
   std::atomic<bool> sent_{false};
@@ -587,30 +605,13 @@ class Router {
     });
   }
 
-  void static_file(const std::string& rel, Responder& r) {
-    const std::string& dir = cfg_.http.ui_directory;
-    std::string name = rel.empty() ? "index.html" : rel;
-    bool safe = !dir.empty() && name.find("..") == std::string::npos && name.size() < 200;
-    for (char c : name)
-      if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '/')) safe = false;
-    std::ifstream in;
-    if (safe) in.open(std::filesystem::path(dir) / name, std::ios::binary);
-    if (!safe || !in) {
-      r.problem(404, "no such file");
-      return;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto ext = std::filesystem::path(name).extension().string();
-    const char* type = ext == ".html" ? "text/html; charset=utf-8"
-                       : ext == ".js" ? "text/javascript; charset=utf-8"
-                       : ext == ".css" ? "text/css; charset=utf-8"
-                       : ext == ".svg" ? "image/svg+xml"
-                       : ext == ".png" ? "image/png"
-                       : ext == ".json" ? "application/json"
-                                        : "application/octet-stream";
+  // A file of the web UI (StaticFiles confines it to http.ui_directory).
+  void static_file(std::string_view name, Responder& r) {
+    auto file = s_.services.ui.read(name);
+    if (!file) return r.problem(404, "no such file");
+    r.ui_document();
     r.add_header("Cache-Control", "no-cache");
-    r.send(200, ss.str(), type);
+    r.send(200, file->body, file->content_type);
   }
 
   bool strong(const Http::Request& req, Responder& r, bool& wants) {

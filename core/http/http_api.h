@@ -12,6 +12,7 @@
 #include "apply/completion_hub.h"
 #include "config.h"
 #include "eventlog/event_log.h"
+#include "http/static_files.h"
 #include "metrics.h"
 #include "plugins/registry.h"
 #include "store/store.h"
@@ -26,6 +27,7 @@ struct NodeServices {
   CompletionHub& hub;
   const Applier& applier;
   Metrics& metrics;
+  const StaticFiles& ui;
 };
 
 class HttpApi {
