@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config.h"
+#include "http/routes.h"
 #include "http/static_files.h"
 #include "log.h"
 #include "node.h"
@@ -19,7 +20,7 @@
 
 namespace {
 
-const char* kUsage = R"(Usage: clusterlite [--config FILE] [--check-config] [--help] [--version]
+const char* kUsage = R"(Usage: clusterlite [--config FILE] [--check-config] [--routes] [--help] [--version]
 
 Runs one ClusterLite node: a REST API over SQLite, kept in sync with the
 other nodes through a shared event log (Kafka, Redpanda, or an embedded log).
@@ -28,6 +29,8 @@ other nodes through a shared event log (Kafka, Redpanda, or an embedded log).
                    built-in defaults plus CLUSTERLITE_* environment variables
   --check-config   load and check the configuration and the plugins, print a
                    summary, and exit (0 when valid)
+  --routes         print the HTTP routes (method, path, the token each
+                   needs when API tokens are configured) as JSON, and exit
   --help           show this help
   --version        show the version
 
@@ -37,6 +40,16 @@ CLUSTERLITE_KAFKA_BROKERS, CLUSTERLITE_KAFKA_TOPIC, CLUSTERLITE_PLUGINS_DIR,
 CLUSTERLITE_UI_DIR, CLUSTERLITE_READ_TOKENS, CLUSTERLITE_WRITE_TOKENS. Every
 key is documented in docs/configuration.md.
 )";
+
+// The route table as a JSON array, one route per line.
+void print_routes() {
+  std::cout << "[\n";
+  auto all = clusterlite::routes();
+  for (size_t i = 0; i < all.size(); ++i)
+    std::cout << R"(  {"method": ")" << all[i].method << R"(", "path": ")" << all[i].pattern << R"(", "access": ")"
+              << clusterlite::to_string(all[i].access) << "\"}" << (i + 1 < all.size() ? ",\n" : "\n");
+  std::cout << "]\n";
+}
 
 }  // namespace
 
@@ -51,6 +64,9 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "--version") {
       std::cout << "clusterlite " << CLUSTERLITE_VERSION << "\n";
+      return 0;
+    } else if (arg == "--routes") {
+      print_routes();
       return 0;
     } else if (arg == "--check-config") {
       check_only = true;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "http/problem.h"
 #include "http/response_socket.h"
+#include "http/routes.h"
 #include "http/static_files.h"
 #include "timeutil.h"
 #include "uuid.h"
@@ -322,92 +323,48 @@ class Router {
 
   void handle(const Http::Request& req, ResponderPtr r) {
     const std::string& path = req.resource();
-    auto method = req.method();
-    if (method == Http::Method::Options) return preflight(req, *r);
+    if (req.method() == Http::Method::Options) return preflight(req, *r);
     if (s_.draining) {
       r->add_header("Retry-After", "1");
       return r->problem(503, "the node is shutting down");
     }
-
-    if (path == "/healthz") {
-      r->set_route(Route::kHealth);
-      if (only_get(method, *r)) healthz(*r);
-      return;
+    RouteMatch m = match_route(Http::methodString(req.method()), path);
+    if (!m.route) {
+      if (m.allow.empty()) return r->problem(404, "no such resource");
+      r->set_route(m.allow_metric);
+      if (m.allow_access != Access::kOpen && !authorized(req, false, *r)) return;
+      r->add_header("Allow", m.allow);
+      return r->problem(405, "method not allowed; allowed: " + m.allow);
     }
-    if (path == "/readyz") {
-      r->set_route(Route::kReady);
-      if (only_get(method, *r)) readyz(r);
-      return;
-    }
-    if (path == "/metrics") {
-      r->set_route(Route::kMetrics);
-      if (only_get(method, *r)) metrics(r);
-      return;
-    }
-    if (path == "/_cluster/status") {
-      r->set_route(Route::kCluster);
-      if (only_get(method, *r)) cluster_status(r);
-      return;
-    }
-    if (path.rfind("/_cluster/checksum/", 0) == 0) {
-      r->set_route(Route::kCluster);
-      if (only_get(method, *r) && authorized(req, false, *r)) checksum(path.substr(strlen("/_cluster/checksum/")), r);
-      return;
-    }
-    if (path == "/" || path == "/ui") {
-      r->add_header("Location", "/ui/");
-      return r->send(302, {}, "text/plain");
-    }
-    if (path.rfind("/ui/", 0) == 0) {
-      r->set_route(Route::kUi);
-      if (only_get(method, *r)) static_file(path.substr(4), *r);
-      return;
+    const RouteSpec& route = *m.route;
+    r->set_route(route.metric);
+    if (route.access != Access::kOpen && !authorized(req, route.access == Access::kWrite, *r)) return;
+    switch (route.endpoint) {
+      case Endpoint::kHealth: return healthz(*r);
+      case Endpoint::kReady: return readyz(r);
+      case Endpoint::kMetrics: return metrics(r);
+      case Endpoint::kClusterStatus: return cluster_status(r);
+      case Endpoint::kChecksum: return checksum(std::string(m.params[0]), r);
+      case Endpoint::kRedirectToUi:
+        r->add_header("Location", "/ui/");
+        return r->send(302, {}, "text/plain");
+      case Endpoint::kUiFile: return static_file(m.params.empty() ? std::string_view{} : m.params[0], *r);
+      default: break;
     }
 
-    // /{table} or /{table}/{id}
-    std::string_view rest(path);
-    if (rest.empty() || rest[0] != '/') return r->problem(404, "no such resource");
-    rest.remove_prefix(1);
-    auto slash = rest.find('/');
-    std::string_view table_raw = rest.substr(0, slash);
-    std::string_view id_raw = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
-    if (slash != std::string_view::npos && (id_raw.empty() || id_raw.find('/') != std::string_view::npos))
-      return r->problem(404, "no such resource");
-    r->set_route(slash == std::string_view::npos ? Route::kCollection : Route::kItem);
-    bool is_write = method == Http::Method::Post || method == Http::Method::Put || method == Http::Method::Delete;
-    if (!authorized(req, is_write, *r)) return;
-    std::string table(table_raw);
+    // /{table} and /{table}/{id}
+    std::string table(m.params[0]);
     TableOperations* plugin = is_valid_table_name(table) ? s_.services.registry.find(table) : nullptr;
-    if (!plugin) return r->problem(404, "unknown table: " + std::string(table_raw.substr(0, 64)));
-
-    if (slash == std::string_view::npos) {
-      if (method == Http::Method::Get) return list(req, plugin, table, r);
-      if (method == Http::Method::Post) return write(req, WriteKind::kCreate, plugin, table, {}, r);
-      not_allowed(*r, "GET, POST, OPTIONS");
-      return;
-    }
+    if (!plugin) return r->problem(404, "unknown table: " + table.substr(0, 64));
+    if (route.endpoint == Endpoint::kList) return list(req, plugin, table, r);
+    if (route.endpoint == Endpoint::kCreate) return write(req, WriteKind::kCreate, plugin, table, {}, r);
     std::string id;
-    bool id_ok = decode_id(id_raw, id);
-    if (method == Http::Method::Get || method == Http::Method::Put || method == Http::Method::Delete) {
-      if (!id_ok) return r->problem(400, "invalid id in path");
-      if (method == Http::Method::Get) return get_one(req, plugin, id, r);
-      return write(req, method == Http::Method::Put ? WriteKind::kUpdate : WriteKind::kDelete, plugin, table, id, r);
-    }
-    not_allowed(*r, "GET, PUT, DELETE, OPTIONS");
+    if (!decode_id(m.params[1], id)) return r->problem(400, "invalid id in path");
+    if (route.endpoint == Endpoint::kGet) return get_one(req, plugin, id, r);
+    write(req, route.endpoint == Endpoint::kUpdate ? WriteKind::kUpdate : WriteKind::kDelete, plugin, table, id, r);
   }
 
  private:
-  bool only_get(Http::Method method, Responder& r) {
-    if (method == Http::Method::Get) return true;
-    not_allowed(r, "GET, OPTIONS");
-    return false;
-  }
-
-  void not_allowed(Responder& r, const char* allow) {
-    r.add_header("Allow", allow);
-    r.problem(405, "method not allowed; allowed: " + std::string(allow));
-  }
-
   void preflight(const Http::Request& req, Responder& r) {
     r.add_header("Allow", "GET, POST, PUT, DELETE, OPTIONS");
     if (r.cors_allowed()) {

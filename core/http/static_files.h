@@ -18,7 +18,7 @@ namespace clusterlite {
 
 // Longest name accepted after /ui/, and the largest file served.
 constexpr size_t kMaxStaticNameBytes = 255;
-constexpr size_t kMaxStaticFileBytes = 16 << 20;
+constexpr size_t kMaxStaticFileBytes = 64 << 20;  // the largest answer the node sends
 
 // True when `name` may name a UI file: 1..kMaxStaticNameBytes bytes of
 // segments separated by single '/', each segment made of letters, digits,

@@ -334,8 +334,9 @@ def check_config(env_overrides):
     assert binary.is_file(), f"no node binary at {binary} (set CLUSTERLITE_BUILD_DIR)"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERLITE_")}
     env.update(env_overrides)
-    # The image's paths do not exist here: plugins come from this build.
+    # The image's paths do not exist here: plugins come from this build, the UI from the repository.
     env["CLUSTERLITE_PLUGINS_DIR"] = str(BUILD / "plugins")
+    env["CLUSTERLITE_UI_DIR"] = str(REPO / "web")
     return subprocess.run(
         [str(binary), "--config", str(REPO / "docker" / "clusterlite.json"), "--check-config"],
         capture_output=True,
