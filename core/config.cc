@@ -163,6 +163,10 @@ Config parse_config(const std::string& text, const std::string& base_dir) {
     r.integer("write_timeout_ms", c.http.write_timeout_ms, 1, 600000);
     r.integer("strong_read_timeout_ms", c.http.strong_read_timeout_ms, 1, 600000);
     r.str("ui_directory", c.http.ui_directory);
+    r.integer("header_timeout_ms", c.http.header_timeout_ms, 100, 600000);
+    r.integer("body_timeout_ms", c.http.body_timeout_ms, 100, 3600000);
+    r.integer("keepalive_timeout_ms", c.http.keepalive_timeout_ms, 100, 3600000);
+    r.integer("max_connections", c.http.max_connections, 1, 1000000);
     c.http.ui_directory = resolve(base_dir, c.http.ui_directory);
     r.finish();
   }

@@ -45,6 +45,10 @@ struct Config {
     int write_timeout_ms = 5000;            // wait for apply; past it a write answers 202
     int strong_read_timeout_ms = 5000;      // ?consistency=strong wait bound; past it 503
     std::string ui_directory;               // static web UI served at /ui/; empty: not served
+    int header_timeout_ms = 5000;           // a request's headers must arrive within this, else 408
+    int body_timeout_ms = 10000;            // and its body within this after them
+    int keepalive_timeout_ms = 75000;       // an idle connection between requests is closed after this
+    int max_connections = 4096;             // client connections at once; more are refused with 503
   } http;
 
   struct Database {

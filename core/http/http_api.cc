@@ -1,9 +1,10 @@
 #include "http/http_api.h"
 
-#include <pistache/endpoint.h>
+#include <pistache/listener.h>
 #include <pistache/http.h>
 #include <pistache/net.h>
 #include <pistache/peer.h>
+#include <sys/socket.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -14,6 +15,8 @@
 #include <thread>
 
 #include "http/active_connections.h"
+#include "http/connection_guard.h"
+#include "http/guarded_transport.h"
 #include "apply/checksum.h"
 #include "eventlog/event_codec.h"
 #include "json.h"
@@ -34,10 +37,11 @@ struct HttpApi::State {
   explicit State(NodeServices s) : services(s), blocking(2) {}
   NodeServices services;
   WorkQueue blocking;  // broker round trips and table scans
-  std::shared_ptr<Http::Endpoint> endpoint;
+  std::unique_ptr<Tcp::Listener> listener;
+  std::shared_ptr<ConnectionGuard> guard;  // connection cap and request timeouts
   std::atomic<bool> draining{false};
   std::atomic<int> in_flight{0};  // requests taken and not yet answered
-  ActiveConnections connections;     // connections that sent a request lately (ConnectionToken)
+  std::shared_ptr<ActiveConnections> connections = std::make_shared<ActiveConnections>();  // sent a request lately
   std::atomic<int> awaiting_log{0};  // appends not yet acknowledged or refused by the log
   std::atomic<bool> stopped{false};
 };
@@ -45,6 +49,9 @@ struct HttpApi::State {
 namespace {
 
 constexpr size_t kMaxIdBytes = 256;
+// Descriptors kept for everything but client connections (SQLite, the log,
+// Pistache's and the node's own).
+constexpr int kReservedDescriptors = 512;
 
 // Security headers. Every answer: the browser must not guess another type
 // than Content-Type says. API answers are data, never a page: nothing may be
@@ -131,33 +138,14 @@ int http_status(StatusCode code) {
   return 500;
 }
 
-// What ClusterLite keeps with each client connection, in its Pistache peer's
-// data (so it goes when the connection closes and no response holds it any
-// more): the connection's entry in HttpApi::State::connections, and the
-// socket that answers made on other threads are written to.
-class ClientConnection {
- public:
-  ClientConnection(std::shared_ptr<HttpApi::State> state, int fd) : state_(std::move(state)), socket_(fd) {}
-  ~ClientConnection() { state_->connections.closed(mark_, ActiveConnections::Clock::now()); }
-  ClientConnection(const ClientConnection&) = delete;
-  ClientConnection& operator=(const ClientConnection&) = delete;
-
-  void request() { state_->connections.request(mark_, ActiveConnections::Clock::now()); }
-  ResponseSocket& socket() { return socket_; }
-
- private:
-  std::shared_ptr<HttpApi::State> state_;
-  ActiveConnections::Mark mark_;
-  ResponseSocket socket_;
-};
-
 // Sends exactly one response to a request, from whichever thread has it:
 // adds the node header, CORS headers and the keep-alive answer (Pistache
 // 0.0.5's default closes connections of HTTP/1.1 clients that send no
 // `Connection` header).
 class Responder {
  public:
-  // `in_flight` counts this request until its response is sent.
+  // `in_flight`, and the request's connection (none when it was refused),
+  // count this request until its response is sent.
   Responder(const Http::Request& req, std::weak_ptr<Tcp::Peer> peer, std::shared_ptr<ClientConnection> connection,
             const Config& config, Metrics& metrics, std::atomic<int>& in_flight)
       : peer_(std::move(peer)),
@@ -169,6 +157,7 @@ class Responder {
         reactor_(std::this_thread::get_id()),
         http10_(req.version() == Http::Version::Http10) {
     in_flight_.fetch_add(1);
+    if (connection_) connection_->request_taken(started_);
     switch (req.method()) {
       case Http::Method::Get: method_ = 0; break;
       case Http::Method::Post: method_ = 1; break;
@@ -235,10 +224,6 @@ class Responder {
     metrics_.request(route_, method_, status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
     auto peer = peer_.lock();
-    // Answered: from now on the connection waits for its next request, and
-    // Pistache applies the keep-alive timeout instead of the header timeout
-    // (as its own ResponseWriter::send does).
-    if (peer) peer->setIdle(true);
     // An answer made on another thread (a write's, on the applier or
     // cl-completions) goes straight to the socket. The reactor's own answers
     // (reads, errors) still go through Pistache's queue: Pistache reads a
@@ -254,11 +239,11 @@ class Responder {
       size_t size = out.size();
       peer->send(RawBuffer(std::move(out), size));
     }
-    in_flight_.fetch_sub(1);
+    done();
   }
 
   ~Responder() {
-    if (!sent_) in_flight_.fetch_sub(1);
+    if (!sent_) done();
   }
 
   void problem(int status, std::string_view detail, std::string_view field = {}, std::string_view extra = {}) {
@@ -266,6 +251,12 @@ class Responder {
   }
 
  private:
+  // The request is answered: from now on its connection waits for the next one.
+  void done() {
+    if (connection_) connection_->answered(std::chrono::steady_clock::now());
+    in_flight_.fetch_sub(1);
+  }
+
   std::weak_ptr<Tcp::Peer> peer_;
   std::shared_ptr<ClientConnection> connection_;
   const Config& config_;
@@ -475,6 +466,23 @@ class Router {
                     {{"", stats.fenced_batches}});
       append_metric(out, "clusterlite_pending_writes", "gauge", "Writes waiting for this node to apply them.",
                     {{"", sv.hub.pending_writes()}});
+      auto connections = router.s_.guard->counts();
+      append_metric(out, "clusterlite_http_connections", "gauge",
+                    "Client connections open (each holds two file descriptors).", {{"", connections.open}});
+      append_metric(out, "clusterlite_http_connection_limit", "gauge",
+                    "Most client connections open at once: http.max_connections, or fewer when the descriptor "
+                    "limit is lower.",
+                    {{"", static_cast<uint64_t>(router.s_.guard->limits().max_connections)}});
+      append_metric(out, "clusterlite_http_connections_refused_total", "counter",
+                    "Connections answered 503 and closed at once because the connection limit was reached.",
+                    {{"", connections.refused}});
+      append_metric(out, "clusterlite_http_request_timeouts_total", "counter",
+                    "Connections closed because a request's headers (http.header_timeout_ms) or body "
+                    "(http.body_timeout_ms) did not arrive in time.",
+                    {{"{phase=\"headers\"}", connections.header_timeouts}, {"{phase=\"body\"}", connections.body_timeouts}});
+      append_metric(out, "clusterlite_http_idle_connections_closed_total", "counter",
+                    "Connections closed after http.keepalive_timeout_ms without a request.",
+                    {{"", connections.idle_closed}});
       append_metric(out, "clusterlite_log_reachable", "gauge", "1 when the event log answered recently.",
                     {{"", sv.log.reachable() ? 1 : 0}});
       append_metric(out, "clusterlite_applied_offset", "gauge", "Next offset to apply, per partition.",
@@ -692,7 +700,7 @@ class Router {
   void append(const std::string& key, std::string value, AppendCallback done) {
     auto& state = s_;
     bool everyone_waits =
-        state.awaiting_log.fetch_add(1) + 1 >= state.connections.active(ActiveConnections::Clock::now());
+        state.awaiting_log.fetch_add(1) + 1 >= state.connections->active(ActiveConnections::Clock::now());
     state.services.log.append(key, std::move(value), [&state, done = std::move(done)](const AppendResult& res) {
       state.awaiting_log.fetch_sub(1);
       done(res);
@@ -815,16 +823,52 @@ size_t header_bytes(const Http::Request& req) {
   return total;
 }
 
+// A whole answer that ends its connection: the guard's 408 for a request
+// that did not arrive in time, and the 503 of a connection refused at the door.
+std::string closing_answer(const std::string& node_id, int status, const std::string& detail) {
+  std::string body = problem_json(status, detail);
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
+  out.append("X-ClusterLite-Node: ").append(node_id).append("\r\n");
+  out.append("Content-Type: application/problem+json\r\nX-Content-Type-Options: nosniff\r\n");
+  out.append("Content-Security-Policy: ").append(kApiContentSecurityPolicy).append("\r\n");
+  if (status == 503) out.append("Retry-After: 1\r\n");
+  out.append("Connection: close\r\nContent-Length: ").append(std::to_string(body.size())).append("\r\n\r\n");
+  return out + body;
+}
+
 class ApiHandler : public Http::Handler {
  public:
   HTTP_PROTOTYPE(ApiHandler)
   explicit ApiHandler(std::shared_ptr<HttpApi::State> state) : state_(std::move(state)) {}
 
+  // A new client connection: the parser Pistache reads it with (what
+  // Http::Handler's own onConnection makes) and, while the guard has a slot,
+  // its ClientConnection. Past http.max_connections it is answered 503 and
+  // shut at once, before it can hold more than its one descriptor.
+  void onConnection(const std::shared_ptr<Tcp::Peer>& peer) override {
+    peer->putData(Http::Handler::ParserData, std::make_shared<Http::RequestParser>(getMaxRequestSize()));
+    std::string detail = "this node has its most client connections open (http.max_connections); retry later";
+    if (state_->guard->admit()) {
+      auto c = std::make_shared<ClientConnection>(state_->guard, state_->connections, peer->fd(),
+                                                  ClientConnection::Clock::now());
+      if (c->socket().owns_descriptor()) return GuardedTransport::keep(*peer, std::move(c));
+      detail = "this node has no file descriptor left for the connection; retry later";
+    }
+    std::string answer = closing_answer(state_->services.config.node_id, 503, detail);
+    (void)::send(peer->fd(), answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(peer->fd(), SHUT_RDWR);
+  }
+
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
     auto peer = writer.getPeer();
-    auto r = std::make_shared<Responder>(req, peer, connection(peer), state_->services.config,
-                                         state_->services.metrics, state_->in_flight);
+    auto connection = peer ? GuardedTransport::connection_of(*peer) : nullptr;
+    auto r = std::make_shared<Responder>(req, peer, connection, state_->services.config, state_->services.metrics,
+                                         state_->in_flight);
     try {
+      if (!connection) {  // refused at the door; this request came with it
+        r->add_header("Retry-After", "1");
+        return r->problem(503, "this node has its most client connections open (http.max_connections)");
+      }
       // Pistache bounds only the whole request (body limit + 64 KiB), so a
       // request with a small body could carry ~1 MiB of headers: refuse it.
       if (header_bytes(req) > kMaxHeaderBytes)
@@ -837,19 +881,6 @@ class ApiHandler : public Http::Handler {
   }
 
  private:
-  // The request's connection, counted as active; made at its first request.
-  std::shared_ptr<ClientConnection> connection(const std::shared_ptr<Tcp::Peer>& peer) {
-    static const std::string kKey = "clusterlite.connection";
-    if (!peer) return nullptr;
-    auto c = std::static_pointer_cast<ClientConnection>(peer->tryGetData(kKey));
-    if (!c) {
-      c = std::make_shared<ClientConnection>(state_, peer->fd());
-      peer->putData(kKey, c);
-    }
-    c->request();
-    return c;
-  }
-
   std::shared_ptr<HttpApi::State> state_;
 };
 
@@ -861,24 +892,35 @@ HttpApi::~HttpApi() { stop(); }
 
 void HttpApi::start() {
   auto& cfg = state_->services.config;
+  // Two descriptors per client connection (Pistache's and the ResponseSocket's
+  // duplicate), beside those of SQLite, the log and the node's own threads.
+  std::string note;
+  ConnectionLimits limits{std::chrono::milliseconds(cfg.http.header_timeout_ms),
+                          std::chrono::milliseconds(cfg.http.body_timeout_ms),
+                          std::chrono::milliseconds(cfg.http.keepalive_timeout_ms),
+                          fit_to_descriptor_limit(cfg.http.max_connections, kReservedDescriptors, note)};
+  if (!note.empty()) log::warn("http", note);
+  state_->guard = std::make_shared<ConnectionGuard>(
+      limits, [node_id = cfg.node_id](int status, const std::string& detail) {
+        return closing_answer(node_id, status, detail);
+      });
+
+  auto handler = Http::make_handler<ApiHandler>(state_);
+  // Headers get 64 KiB beyond the body limit; larger requests are refused by Pistache.
+  handler->setMaxRequestSize(cfg.http.max_body_bytes + 64 * 1024);
+  handler->setMaxResponseSize(64 << 20);
   Address addr(cfg.http.address, Port(static_cast<uint16_t>(cfg.http.port)));
-  state_->endpoint = std::make_shared<Http::Endpoint>(addr);
-  auto opts = Http::Endpoint::options()
-                  .threads(cfg.http.threads)
-                  // NoDelay: a response goes out at once, not after the peer ACKs the last one.
-                  .flags(Tcp::Options::ReuseAddr | Tcp::Options::NoDelay)
-                  // Headers get 64 KiB beyond the body limit; larger requests are refused by Pistache.
-                  .maxRequestSize(cfg.http.max_body_bytes + 64 * 1024)
-                  .maxResponseSize(64 << 20)
-                  .headerTimeout(std::chrono::seconds(10))
-                  .bodyTimeout(std::chrono::seconds(30))
-                  .keepaliveTimeout(std::chrono::seconds(75));
-  state_->endpoint->init(opts);
-  state_->endpoint->setHandler(Http::make_handler<ApiHandler>(state_));
-  state_->endpoint->serveThreaded();
+  state_->listener = std::make_unique<Tcp::Listener>(addr);
+  // NoDelay: a response goes out at once, not after the peer ACKs the last one.
+  state_->listener->init(cfg.http.threads, Flags<Tcp::Options>(Tcp::Options::ReuseAddr) | Tcp::Options::NoDelay);
+  state_->listener->setHandler(handler);
+  state_->listener->setTransportFactory([handler] { return std::make_shared<GuardedTransport>(handler); });
+  state_->listener->bind();
+  state_->listener->runThreaded();
+  state_->guard->start();
 }
 
-uint16_t HttpApi::port() const { return static_cast<uint16_t>(state_->endpoint->getPort()); }
+uint16_t HttpApi::port() const { return static_cast<uint16_t>(state_->listener->getPort()); }
 
 bool HttpApi::drain(std::chrono::milliseconds timeout) {
   state_->draining = true;
@@ -893,10 +935,11 @@ bool HttpApi::drain(std::chrono::milliseconds timeout) {
 }
 
 void HttpApi::stop() {
-  if (state_->stopped.exchange(true) || !state_->endpoint) return;
-  state_->endpoint->shutdown();
-  // The endpoint owns the handler, which holds the state: drop it to break the cycle.
-  state_->endpoint.reset();
+  if (state_->stopped.exchange(true) || !state_->listener) return;
+  state_->guard->stop();
+  state_->listener->shutdown();
+  // The listener owns the handler, which holds the state: drop it to break the cycle.
+  state_->listener.reset();
   state_->blocking.stop();
 }
 

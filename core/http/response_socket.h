@@ -37,9 +37,18 @@ class ResponseSocket {
   // is gone (the connection was reset or closed).
   void send(std::string_view response, const std::function<void(std::string_view rest)>& queue);
 
+  // False when the descriptor could not be duplicated (no descriptors left).
+  bool owns_descriptor() const { return fd_ >= 0; }
+
   // False once a response had to be queued (or the descriptor could not be
   // duplicated).
   bool direct() const;
+
+  // Ends the connection: writes `last_words` (a final answer, or nothing) as
+  // far as the socket takes it, then shuts the socket down both ways, so
+  // Pistache's reactor sees the end and closes its side. False when the
+  // descriptor could not be duplicated (nothing was done).
+  bool close(std::string_view last_words);
 
  private:
   const int fd_;

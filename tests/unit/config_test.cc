@@ -54,6 +54,10 @@ TEST(Config, EmptyObjectGivesTheDocumentedDefaults) {
   EXPECT_EQ(c.http.write_timeout_ms, 5000);
   EXPECT_EQ(c.http.strong_read_timeout_ms, 5000);
   EXPECT_EQ(c.http.ui_directory, "");
+  EXPECT_EQ(c.http.header_timeout_ms, 5000);
+  EXPECT_EQ(c.http.body_timeout_ms, 10000);
+  EXPECT_EQ(c.http.keepalive_timeout_ms, 75000);
+  EXPECT_EQ(c.http.max_connections, 4096);
   EXPECT_EQ(c.database.path, "/base/clusterlite.db");
   EXPECT_EQ(c.database.busy_timeout_ms, 5000);
   EXPECT_EQ(c.database.read_connections, 4);
@@ -80,7 +84,8 @@ TEST(Config, EveryKeyIsRead) {
     "node_id": "n2", "mode": "shared",
     "http": {"address": "0.0.0.0", "port": 9000, "threads": 4, "max_body_bytes": 4096,
              "cors_origins": ["https://a.example"], "write_timeout_ms": 100,
-             "strong_read_timeout_ms": 200, "ui_directory": "web"},
+             "strong_read_timeout_ms": 200, "ui_directory": "web", "header_timeout_ms": 300,
+             "body_timeout_ms": 400, "keepalive_timeout_ms": 500, "max_connections": 600},
     "database": {"path": "/data/db.sqlite", "busy_timeout_ms": 10, "read_connections": 8},
     "kafka": {"brokers": "k1:9092,k2:9092", "topic": "t", "partitions": 6, "replication_factor": 3,
               "group_id": "g", "request_timeout_ms": 1000, "properties": {"security.protocol": "SSL"}},
@@ -102,6 +107,10 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(c.http.write_timeout_ms, 100);
   EXPECT_EQ(c.http.strong_read_timeout_ms, 200);
   EXPECT_EQ(c.http.ui_directory, "/base/web");
+  EXPECT_EQ(c.http.header_timeout_ms, 300);
+  EXPECT_EQ(c.http.body_timeout_ms, 400);
+  EXPECT_EQ(c.http.keepalive_timeout_ms, 500);
+  EXPECT_EQ(c.http.max_connections, 600);
   EXPECT_EQ(c.database.path, "/data/db.sqlite");
   EXPECT_EQ(c.database.busy_timeout_ms, 10);
   EXPECT_EQ(c.database.read_connections, 8);
@@ -234,6 +243,14 @@ INSTANTIATE_TEST_SUITE_P(
                 "config key 'http.write_timeout_ms': must be between 1 and 600000"},
         KeyCase{R"({"http": {"strong_read_timeout_ms": 600001}})",
                 "config key 'http.strong_read_timeout_ms': must be between 1 and 600000"},
+        KeyCase{R"({"http": {"header_timeout_ms": 99}})",
+                "config key 'http.header_timeout_ms': must be between 100 and 600000"},
+        KeyCase{R"({"http": {"body_timeout_ms": 3600001}})",
+                "config key 'http.body_timeout_ms': must be between 100 and 3600000"},
+        KeyCase{R"({"http": {"keepalive_timeout_ms": 0}})",
+                "config key 'http.keepalive_timeout_ms': must be between 100 and 3600000"},
+        KeyCase{R"({"http": {"max_connections": 0}})",
+                "config key 'http.max_connections': must be between 1 and 1000000"},
         KeyCase{R"({"database": {"busy_timeout_ms": -1}})",
                 "config key 'database.busy_timeout_ms': must be between 0 and 600000"},
         KeyCase{R"({"database": {"read_connections": 0}})",

@@ -1,0 +1,172 @@
+// ConnectionGuard and ClientConnection on socket pairs (no server): the
+// connection cap, and which connections a sweep closes, with what answer.
+#include "http/connection_guard.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+using namespace clusterlite;
+using namespace std::chrono_literals;
+using Clock = ConnectionGuard::Clock;
+
+namespace {
+
+ConnectionLimits limits() {
+  ConnectionLimits l;
+  l.header_timeout = 1000ms;
+  l.body_timeout = 2000ms;
+  l.keepalive_timeout = 5000ms;
+  l.max_connections = 3;
+  return l;
+}
+
+std::shared_ptr<ConnectionGuard> make_guard() {
+  return std::make_shared<ConnectionGuard>(limits(), [](int status, const std::string& detail) {
+    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(detail.size()) +
+           "\r\n\r\n" + detail;
+  });
+}
+
+// One end is the node's (given to a ClientConnection), the other the client's.
+struct Pair {
+  Pair() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0); }
+  ~Pair() {
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+  int node() const { return fds[0]; }
+  // What the client end reads without waiting: the bytes, then "<EOF>" if closed.
+  std::string client_reads() const {
+    std::string out;
+    char buf[512];
+    for (;;) {
+      ssize_t n = ::recv(fds[1], buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        out.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) out += "<EOF>";
+      return out;
+    }
+  }
+  int fds[2] = {-1, -1};
+};
+
+}  // namespace
+
+TEST(ConnectionGuardTest, AdmitsUpToTheCapAndCountsTheRefused) {
+  auto guard = make_guard();
+  auto active = std::make_shared<ActiveConnections>();
+  Pair a, b, c;
+  auto now = Clock::now();
+  ASSERT_TRUE(guard->admit());
+  auto ca = std::make_unique<ClientConnection>(guard, active, a.node(), now);
+  ASSERT_TRUE(guard->admit());
+  auto cb = std::make_unique<ClientConnection>(guard, active, b.node(), now);
+  ASSERT_TRUE(guard->admit());
+  auto cc = std::make_unique<ClientConnection>(guard, active, c.node(), now);
+  EXPECT_FALSE(guard->admit());
+  EXPECT_FALSE(guard->admit());
+  EXPECT_EQ(guard->counts().open, 3u);
+  EXPECT_EQ(guard->counts().refused, 2u);
+  cb.reset();  // a connection that goes gives its slot back
+  EXPECT_EQ(guard->counts().open, 2u);
+  EXPECT_TRUE(guard->admit());
+}
+
+TEST(ConnectionGuardTest, HeadersThatDoNotArriveInTimeAre408) {
+  auto guard = make_guard();
+  auto active = std::make_shared<ActiveConnections>();
+  Pair silent, slow;
+  auto t0 = Clock::now();
+  ASSERT_TRUE(guard->admit() && guard->admit());
+  ClientConnection quiet(guard, active, silent.node(), t0);  // connected, sent nothing
+  ClientConnection talker(guard, active, slow.node(), t0);
+  talker.input(t0 + 500ms);  // part of a request
+  guard->sweep(t0 + 900ms);
+  EXPECT_EQ(silent.client_reads(), "");
+  EXPECT_EQ(slow.client_reads(), "");
+  guard->sweep(t0 + 1100ms);
+  EXPECT_EQ(silent.client_reads(), "<EOF>");  // nothing was asked: nothing is answered
+  std::string answer = slow.client_reads();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 408", 0), 0u) << answer;
+  EXPECT_NE(answer.find("headers did not arrive within 1000 ms"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("<EOF>"), std::string::npos) << answer;
+  EXPECT_EQ(guard->counts().header_timeouts, 2u);
+}
+
+TEST(ConnectionGuardTest, ABodyGetsItsOwnBoundAfterTheHeaders) {
+  auto guard = make_guard();
+  auto active = std::make_shared<ActiveConnections>();
+  Pair p;
+  auto t0 = Clock::now();
+  ASSERT_TRUE(guard->admit());
+  ClientConnection c(guard, active, p.node(), t0);
+  c.input(t0);
+  c.parsed(true, true, t0 + 100ms);  // headers complete, body under way
+  guard->sweep(t0 + 1500ms);         // past the header bound, within the body's
+  EXPECT_EQ(p.client_reads(), "");
+  guard->sweep(t0 + 2200ms);
+  std::string answer = p.client_reads();
+  EXPECT_NE(answer.find("body did not arrive within 2000 ms"), std::string::npos) << answer;
+  EXPECT_EQ(guard->counts().body_timeouts, 1u);
+}
+
+TEST(ConnectionGuardTest, ARequestBeingAnsweredIsNeverTimedOut) {
+  auto guard = make_guard();
+  auto active = std::make_shared<ActiveConnections>();
+  Pair p;
+  auto t0 = Clock::now();
+  ASSERT_TRUE(guard->admit());
+  ClientConnection c(guard, active, p.node(), t0);
+  c.input(t0);
+  c.request_taken(t0 + 10ms);
+  guard->sweep(t0 + 60s);  // a write waiting for its apply, a long strong read
+  EXPECT_EQ(p.client_reads(), "");
+  c.answered(t0 + 60s);
+  guard->sweep(t0 + 64s);  // now idle, within the keep-alive bound
+  EXPECT_EQ(p.client_reads(), "");
+  c.input(t0 + 64s);       // the next request starts: the header bound applies, not keep-alive
+  guard->sweep(t0 + 65500ms);
+  EXPECT_EQ(p.client_reads().rfind("HTTP/1.1 408", 0), 0u);
+}
+
+TEST(ConnectionGuardTest, AnIdleConnectionIsClosedAfterTheKeepAliveBound) {
+  auto guard = make_guard();
+  auto active = std::make_shared<ActiveConnections>();
+  Pair p;
+  auto t0 = Clock::now();
+  ASSERT_TRUE(guard->admit());
+  ClientConnection c(guard, active, p.node(), t0);
+  c.input(t0);
+  c.request_taken(t0);
+  c.answered(t0 + 1ms);
+  guard->sweep(t0 + 4900ms);
+  EXPECT_EQ(p.client_reads(), "");
+  guard->sweep(t0 + 5100ms);
+  EXPECT_EQ(p.client_reads(), "<EOF>");
+  EXPECT_EQ(guard->counts().idle_closed, 1u);
+  EXPECT_EQ(guard->counts().header_timeouts, 0u);
+}
+
+TEST(ConnectionGuardTest, TheThreadSweepsOnItsOwn) {
+  ConnectionLimits l = limits();
+  l.header_timeout = 100ms;
+  auto guard = std::make_shared<ConnectionGuard>(l, [](int, const std::string&) { return std::string("408"); });
+  auto active = std::make_shared<ActiveConnections>();
+  Pair p;
+  ASSERT_TRUE(guard->admit());
+  ClientConnection c(guard, active, p.node(), Clock::now());
+  c.input(Clock::now());
+  guard->start();
+  auto deadline = Clock::now() + 5s;
+  while (guard->counts().header_timeouts == 0 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  guard->stop();
+  EXPECT_EQ(guard->counts().header_timeouts, 1u);
+  EXPECT_EQ(p.client_reads(), "408<EOF>");
+}
