@@ -46,6 +46,10 @@ export async function launch({ token = true } = {}) {
   }
   const errors = [];
   context.on('weberror', (e) => errors.push(String(e.error())));
+  // Whatever the page's Content-Security-Policy refuses is an error too.
+  context.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(`CSP: ${m.text()}`);
+  });
   return {
     context,
     errors,

@@ -45,6 +45,28 @@ describe(`web UI at ${BASE_URL}/ui/`, () => {
     }
   });
 
+  it('is served with security headers and runs within its Content-Security-Policy', async () => {
+    page = await browser.context.newPage();
+    const res = await page.goto(`${BASE_URL}/ui/`, { waitUntil: 'load' });
+    const headers = res.headers();
+    assert.match(headers['content-security-policy'], /default-src 'self'/);
+    assert.match(headers['content-security-policy'], /frame-ancestors 'none'/);
+    assert.doesNotMatch(headers['content-security-policy'], /unsafe-inline|unsafe-eval/);
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    assert.equal(headers['referrer-policy'], 'no-referrer');
+    await page.waitForFunction(() => document.getElementById('users-summary').textContent.trim() !== '');
+    assert.deepEqual(browser.errors, [], 'the UI loaded without a refused resource');
+    // The policy is enforced, and a refusal is seen by these tests.
+    await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.injected = true';
+      document.body.append(s);
+    });
+    await eventually(() => browser.errors.some((e) => e.startsWith('CSP:')), WAIT, 'the inline script was refused');
+    assert.equal(await page.evaluate(() => window.injected === true), false, 'an inline script ran');
+    browser.errors.length = 0;
+  });
+
   it('creates a user and lists it', async () => {
     page = await openUi(browser.context);
     const email = uniqueEmail('create');

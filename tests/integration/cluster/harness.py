@@ -181,7 +181,7 @@ class Node:
         config = {
             "node_id": self.name,
             "mode": self.mode,
-            "http": {"address": "127.0.0.1", "port": self.port, "threads": 2, "cors_origins": ["*"]},
+            "http": {"address": "127.0.0.1", "port": self.port, "threads": 2},
             "database": {"path": str(self.db_path)},
             "kafka": kafka,
             "plugins": {"directory": str(PLUGINS_DIR)},
