@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <cstdio>
+#include <iterator>
 
 namespace clusterlite {
 
@@ -59,10 +60,12 @@ const char* Metrics::method_label(int index) {
 }
 
 namespace {
-constexpr int kStatusCodes[] = {200, 201, 202, 204, 302, 400, 401, 403, 404, 405, 409, 413, 415, 500, 503, 0};
+constexpr int kStatusCodes[] = {200, 201, 202, 204, 302, 400, 401, 403, 404, 405, 408,
+                                 409, 413, 415, 431, 500, 503, 504, 0};
 }
 
 int Metrics::status_index(int status) {
+  static_assert(std::size(kStatusCodes) == kStatuses);
   for (int i = 0; i < kStatuses - 1; ++i)
     if (kStatusCodes[i] == status) return i;
   return kStatuses - 1;  // any other
@@ -103,9 +106,13 @@ void Metrics::render(std::string& out) const {
   for (int r = 0; r < static_cast<int>(Route::kCount); ++r)
     latency_[r].render(out, "clusterlite_http_request_duration_seconds",
                        "route=\"" + std::string(route_label(static_cast<Route>(r))) + "\"");
-  out += "# HELP clusterlite_log_append_failures_total Writes the event log refused or timed out.\n";
+  out += "# HELP clusterlite_log_append_failures_total Writes the event log certainly did not take (answered 503).\n";
   out += "# TYPE clusterlite_log_append_failures_total counter\n";
   out += "clusterlite_log_append_failures_total " + std::to_string(append_failures_.load()) + "\n";
+  out += "# HELP clusterlite_log_append_unconfirmed_total Writes the event log did not confirm in time but may "
+         "have written; each is answered once this node applies it, or 504 (outcome unknown).\n";
+  out += "# TYPE clusterlite_log_append_unconfirmed_total counter\n";
+  out += "clusterlite_log_append_unconfirmed_total " + std::to_string(append_unconfirmed_.load()) + "\n";
   // An unlabelled histogram with its HELP and TYPE lines.
   auto histogram = [&out](const Histogram& h, const std::string& name, const char* help) {
     out += "# HELP " + name + " " + help + "\n";

@@ -38,6 +38,8 @@ class Metrics {
   void request(Route route, int method_index, int status, double seconds);
   // A write the event log refused (broker down, timeout, ...).
   void append_failed() { append_failures_.fetch_add(1, std::memory_order_relaxed); }
+  // A write the event log did not confirm in time but may have written.
+  void append_unconfirmed() { append_unconfirmed_.fetch_add(1, std::memory_order_relaxed); }
   // Time from handing a write to the event log to the log's acknowledgement.
   void appended(double seconds) { append_seconds_.observe(seconds); }
   // Time from an event's timestamp (when its node accepted the write) to its
@@ -56,13 +58,14 @@ class Metrics {
   static const char* method_label(int index);
 
  private:
-  static constexpr int kStatuses = 16;
+  static constexpr int kStatuses = 19;
   static int status_index(int status);
   static int status_at(int index);
 
   std::array<std::atomic<uint64_t>, static_cast<int>(Route::kCount) * kMethods * kStatuses> requests_{};
   std::deque<Histogram> latency_;  // per route (deque: Histogram cannot move)
   std::atomic<uint64_t> append_failures_{0};
+  std::atomic<uint64_t> append_unconfirmed_{0};
   Histogram batch_sizes_;
   Histogram batch_seconds_;
   Histogram append_seconds_;

@@ -30,6 +30,8 @@ using Clock = std::chrono::steady_clock;
 struct WriteOutcome {
   bool applied = false;  // false: the deadline passed first (or the hub shut down)
   Status status;         // the apply verdict when applied
+  // Where the event is in the log; -1 when not applied and the log never
+  // confirmed it (its outcome is unknown).
   int32_t partition = -1;
   int64_t offset = -1;
   std::optional<std::string> row;  // the entity as applied, when the applier read it back
@@ -43,7 +45,9 @@ class CompletionHub : public ApplyListener {
   // Registers interest in event `event_id`; `done` runs once. No deadline yet:
   // call arm() once the log acknowledged the event, or cancel() if it refused.
   void expect(const std::string& event_id, std::function<void(const WriteOutcome&)> done);
-  // Starts the deadline of a registered event (no-op if already answered).
+  // Starts the deadline of a registered event (no-op if already answered):
+  // at `partition`/`offset` when the log acknowledged it, -1/-1 when the log
+  // did not confirm it but may have taken it.
   void arm(const std::string& event_id, Clock::time_point deadline, int32_t partition, int64_t offset);
   // Drops a registration; true if it was still waiting (then `done` never runs).
   bool cancel(const std::string& event_id);

@@ -17,7 +17,11 @@ struct AppendResult {
   bool ok = false;
   int32_t partition = -1;
   int64_t offset = -1;
-  std::string error;  // when !ok: why the log did not take the event
+  std::string error;  // when !ok: why the log did not confirm the event
+  // When !ok: the event may be in the log all the same (the broker may have
+  // written it before the timeout, and an idempotent producer's retry may
+  // still land). false only when the log certainly did not take it.
+  bool possibly_persisted = false;
 };
 using AppendCallback = std::function<void(const AppendResult&)>;
 

@@ -114,7 +114,8 @@ class KafkaLog::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
       owner_.set_reachable(true, {});
       result = {true, message.partition(), message.offset(), {}};
     } else {
-      result = {false, -1, -1, message.errstr()};
+      result = {false, -1, -1, message.errstr(),
+                message.status() != RdKafka::Message::MSG_STATUS_NOT_PERSISTED};
     }
     try {
       (*done)(result);

@@ -24,6 +24,7 @@
 #include "http/problem.h"
 #include "http/response_socket.h"
 #include "http/routes.h"
+#include "http/session_position.h"
 #include "http/static_files.h"
 #include "timeutil.h"
 #include "uuid.h"
@@ -347,12 +348,15 @@ class Router {
     std::string table(m.params[0]);
     TableOperations* plugin = is_valid_table_name(table) ? s_.services.registry.find(table) : nullptr;
     if (!plugin) return r->problem(404, "unknown table: " + table.substr(0, 64));
-    if (route.endpoint == Endpoint::kList) return list(req, plugin, table, r);
-    if (route.endpoint == Endpoint::kCreate) return write(req, WriteKind::kCreate, plugin, table, {}, r);
+    Position session;
+    if (!session_position(req, *r, session)) return;
+    if (route.endpoint == Endpoint::kList) return list(req, plugin, table, session, r);
+    if (route.endpoint == Endpoint::kCreate) return write(req, WriteKind::kCreate, plugin, table, {}, session, r);
     std::string id;
     if (!decode_id(m.params[1], id)) return r->problem(400, "invalid id in path");
-    if (route.endpoint == Endpoint::kGet) return get_one(req, plugin, id, r);
-    write(req, route.endpoint == Endpoint::kUpdate ? WriteKind::kUpdate : WriteKind::kDelete, plugin, table, id, r);
+    if (route.endpoint == Endpoint::kGet) return get_one(req, plugin, id, session, r);
+    write(req, route.endpoint == Endpoint::kUpdate ? WriteKind::kUpdate : WriteKind::kDelete, plugin, table, id,
+          session, r);
   }
 
  private:
@@ -592,27 +596,75 @@ class Router {
     return false;
   }
 
-  // Runs `read` now, or after this node caught up with the log's current end.
-  void with_consistency(bool strong, ResponderPtr r, std::function<void()> read) {
-    if (!strong) return read();
+  // The session position a request brings (the ClusterLite-Position header,
+  // the clusterlite_position cookie, or both, merged) into `session`; false
+  // after answering 400 for a malformed one. A token of another log (the
+  // cluster was built again on a new topic) is ignored.
+  bool session_position(const Http::Request& req, Responder& r, Position& session) {
+    const std::string& topic = s_.services.log.topic();
+    auto take = [&](std::string_view token, const std::string& where) {
+      if (decode_position(token, topic, session) != PositionToken::kMalformed) return true;
+      r.problem(400, where + " is not a ClusterLite position token (as a write answer gives it)", where);
+      return false;
+    };
+    if (auto h = header(req, std::string(kPositionHeader)); h && !take(*h, std::string(kPositionHeader))) return false;
+    const std::string cookie(kPositionCookie);
+    if (req.cookies().has(cookie) && !take(req.cookies().get(cookie).value, cookie + " cookie")) return false;
+    return true;
+  }
+
+  // Runs `then` once this node has applied the session's position: at once
+  // when it has (or there is none), else on the hub's thread when it gets
+  // there; 503 with Retry-After when it does not within
+  // http.strong_read_timeout_ms.
+  void after_position(const Position& session, ResponderPtr r, std::function<void()> then) {
+    if (session.empty()) return then();
+    int timeout_ms = cfg_.http.strong_read_timeout_ms;
+    s_.services.hub.when_applied(session, Clock::now() + std::chrono::milliseconds(timeout_ms),
+                                 [r, then = std::move(then), timeout_ms](bool ok) {
+                                   if (ok) return then();
+                                   r->add_header("Retry-After", "1");
+                                   r->problem(503, "this node did not reach the session's position (" +
+                                                       std::string(kPositionHeader) + ") within " +
+                                                       std::to_string(timeout_ms) + " ms");
+                                 });
+  }
+
+  // Runs `then` now, or after this node caught up with the log's current end
+  // (503 with Retry-After when it cannot within http.strong_read_timeout_ms).
+  void with_consistency(bool strong, ResponderPtr r, std::function<void()> then) {
+    if (!strong) return then();
     auto& state = s_;
     int timeout_ms = cfg_.http.strong_read_timeout_ms;
-    state.blocking.post([&state, r, read = std::move(read), timeout_ms] {
+    state.blocking.post([&state, r, then = std::move(then), timeout_ms] {
       auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
       auto ends = state.services.log.end_offsets(std::chrono::milliseconds(timeout_ms));
-      if (!ends) return r->problem(503, "event log unreachable: cannot establish a strong read");
-      state.services.hub.when_applied(*ends, deadline, [r, read](bool ok) {
-        if (!ok) return r->problem(503, "node did not catch up with the log in time");
-        read();
+      if (!ends) {
+        r->add_header("Retry-After", "1");
+        return r->problem(503, "event log unreachable: cannot tell how far this node must catch up");
+      }
+      state.services.hub.when_applied(*ends, deadline, [r, then](bool ok) {
+        if (ok) return then();
+        r->add_header("Retry-After", "1");
+        r->problem(503, "node did not catch up with the log in time");
       });
     });
   }
 
-  void get_one(const Http::Request& req, TableOperations* plugin, const std::string& id, ResponderPtr r) {
+  // Runs `read` once this node has applied the session's position and, for a
+  // strong read, the log's end.
+  void read_when_ready(const Position& session, bool strong, ResponderPtr r, std::function<void()> read) {
+    after_position(session, r, [router = *this, strong, r, read = std::move(read)]() mutable {
+      router.with_consistency(strong, r, std::move(read));
+    });
+  }
+
+  void get_one(const Http::Request& req, TableOperations* plugin, const std::string& id, const Position& session,
+               ResponderPtr r) {
     bool wants_strong;
     if (!strong(req, *r, wants_strong)) return;
     auto& store = s_.services.store;
-    with_consistency(wants_strong, r, [&store, plugin, id, r] {
+    read_when_ready(session, wants_strong, r, [&store, plugin, id, r] {
       std::optional<std::string> row;
       try {
         auto reader = store.read();
@@ -626,7 +678,8 @@ class Router {
     });
   }
 
-  void list(const Http::Request& req, TableOperations* plugin, const std::string& table, ResponderPtr r) {
+  void list(const Http::Request& req, TableOperations* plugin, const std::string& table, const Position& session,
+            ResponderPtr r) {
     int limit = kDefaultLimit;
     if (auto l = req.query().get("limit")) {
       char* end = nullptr;
@@ -642,7 +695,7 @@ class Router {
     bool wants_strong;
     if (!strong(req, *r, wants_strong)) return;
     auto& store = s_.services.store;
-    with_consistency(wants_strong, r, [&store, plugin, table, after, limit, r] {
+    read_when_ready(session, wants_strong, r, [&store, plugin, table, after, limit, r] {
       std::vector<Row> rows;
       try {
         auto reader = store.read();
@@ -708,96 +761,185 @@ class Router {
     if (everyone_waits) state.services.log.nothing_more_coming();
   }
 
-  void write(const Http::Request& req, WriteKind kind, TableOperations* plugin, const std::string& table,
-             const std::string& id, ResponderPtr r) {
-    auto& sv = s_.services;
+  // A write taken from its request, while it waits for its turn.
+  struct PendingWrite {
+    WriteKind kind = WriteKind::kCreate;
+    TableOperations* plugin = nullptr;
+    std::string table;
+    std::string id;  // the entity's, for an update or a delete
     DatabaseEvent event;
+    bool async = false;  // Prefer: respond-async
+    Position session;    // the client's session position
+  };
+  using PendingWritePtr = std::shared_ptr<PendingWrite>;
+
+  // Validates a write and builds its event (on the reactor, while the request
+  // lives), then appends it once this node has applied the session's position.
+  void write(const Http::Request& req, WriteKind kind, TableOperations* plugin, const std::string& table,
+             const std::string& id, const Position& session, ResponderPtr r) {
+    auto w = std::make_shared<PendingWrite>();
+    w->kind = kind;
+    w->plugin = plugin;
+    w->table = table;
+    w->id = id;
+    w->session = session;
     Status status;
     try {
       if (kind == WriteKind::kDelete) {
-        status = plugin->delete_event(id, event);
+        status = plugin->delete_event(id, w->event);
       } else {
         rapidjson::Document body;
         if (!parse_body(req, *r, body)) return;
-        status = kind == WriteKind::kCreate ? plugin->create_event(body, event) : plugin->update_event(id, body, event);
+        status = kind == WriteKind::kCreate ? plugin->create_event(body, w->event)
+                                            : plugin->update_event(id, body, w->event);
       }
     } catch (const std::exception& e) {
       log::error("http", "plugin for " + table + " threw building an event: " + e.what());
       return r->problem(500, "the plugin failed to build the event");
     }
     if (!status.ok()) return r->problem(http_status(status.code()), status.message(), status.field());
-    if (kind != WriteKind::kCreate) {
-      // Answer 404 at once for an id this node does not have; the applier
-      // still decides for ids that exist here.
-      bool exists = false;
-      try {
-        auto reader = sv.store.read();
-        exists = plugin->get(reader.db(), id).has_value();
-      } catch (const std::exception& e) {
-        log::error("http", std::string("existence check failed: ") + e.what());
-        return r->problem(500, "read failed");
-      }
-      if (!exists) return r->problem(404, "not found: " + id.substr(0, 64));
-    }
-    event.id = new_uuid_v4();
-    event.table_name = table;
-    event.timestamp = format_rfc3339(std::chrono::system_clock::now());
-    std::string entity_id(event.entity_id());
-    std::string value = encode_event(event);
-
     auto prefer = header(req, "Prefer");
-    bool async = prefer && lower(*prefer).find("respond-async") != std::string::npos;
-    std::string event_id = event.id;
+    w->async = prefer && lower(*prefer).find("respond-async") != std::string::npos;
+    after_position(session, r, [router = *this, w, r]() mutable { router.check_then_append(w, r); });
+  }
+
+  // Whether this node holds the entity of an update or delete; nullopt after
+  // answering 500 when it cannot tell.
+  std::optional<bool> holds(const PendingWrite& w, Responder& r) {
+    try {
+      auto reader = s_.services.store.read();
+      return w.plugin->get(reader.db(), w.id).has_value();
+    } catch (const std::exception& e) {
+      log::error("http", std::string("existence check failed: ") + e.what());
+      r.problem(500, "read failed");
+      return std::nullopt;
+    }
+  }
+
+  // An update or delete of an id this node does not hold is not refused on
+  // this node's word alone: the entity may have been made through a node
+  // ahead of this one. It is decided once this node has applied everything
+  // the log held when it was asked (404 only if the id is absent then), or
+  // answered 503 with Retry-After when the node cannot catch up in time.
+  void check_then_append(const PendingWritePtr& w, ResponderPtr r) {
+    if (w->kind == WriteKind::kCreate) return append_write(w, r);
+    auto held = holds(*w, *r);
+    if (!held) return;
+    if (*held) return append_write(w, r);
+    with_consistency(true, r, [router = *this, w, r]() mutable {
+      auto held = router.holds(*w, *r);
+      if (!held) return;
+      if (!*held) return r->problem(404, "not found: " + w->id.substr(0, 64));
+      router.append_write(w, r);
+    });
+  }
+
+  // A write's answer carries the client's session position, moved past the
+  // write's event: the header for the client, the cookie for browsers.
+  static void add_position(Responder& r, const std::string& topic, Position session, int32_t partition,
+                           int64_t offset) {
+    if (partition >= 0 && offset >= 0) merge_position(session, {{partition, offset + 1}});
+    if (session.empty()) return;
+    std::string token = encode_position(topic, session);
+    r.add_header(kPositionHeader, token);
+    r.add_header("Set-Cookie", std::string(kPositionCookie) + "=" + token + "; Path=/; Max-Age=" +
+                                   std::to_string(kPositionCookieSeconds) + "; SameSite=Lax; HttpOnly");
+  }
+
+  // 504: the log did not confirm the event in time but may have taken it (a
+  // broker that wrote it and did not answer, a producer retry still under
+  // way), and this node did not apply it within http.write_timeout_ms. Not a
+  // failure: the client looks at the entity to learn the outcome.
+  static void send_unknown(Responder& r, const PendingWrite& w, const std::string& entity_id,
+                           const std::string& event_id) {
+    if (!entity_id.empty()) r.add_header("Location", entity_path(w.table, entity_id));
+    r.problem(504,
+              "the event log did not confirm this write in time and may still have taken it: the outcome is "
+              "unknown. Read the entity at Location to see whether it was applied",
+              {}, "\"event_id\":\"" + event_id + "\"");
+  }
+
+  // Appends the write's event and answers: with the applier's verdict once
+  // this node applied it, 202 past http.write_timeout_ms (or at once with
+  // Prefer: respond-async), 503 when the log certainly did not take it, 504
+  // when the log did not confirm it and it did not appear in time.
+  void append_write(const PendingWritePtr& w, ResponderPtr r) {
+    auto& sv = s_.services;
+    w->event.id = new_uuid_v4();
+    w->event.table_name = w->table;
+    w->event.timestamp = format_rfc3339(std::chrono::system_clock::now());
+    std::string entity_id(w->event.entity_id());
+    std::string value = encode_event(w->event);
+    std::string event_id = w->event.id;
+    const std::string& topic = sv.log.topic();
     auto& metrics = sv.metrics;
-    if (async) {
+    if (w->async) {
       auto sent = Clock::now();
-      append(table, std::move(value), [r, event_id, table, entity_id, &metrics, sent](const AppendResult& res) {
-        if (res.ok) metrics.appended(std::chrono::duration<double>(Clock::now() - sent).count());
-        if (!res.ok) {
-          metrics.append_failed();
-          return r->problem(503, "event log unavailable: " + res.error);
+      append(w->table, std::move(value), [r, w, event_id, entity_id, &topic, &metrics, sent](const AppendResult& res) {
+        if (res.ok) {
+          metrics.appended(std::chrono::duration<double>(Clock::now() - sent).count());
+          add_position(*r, topic, w->session, res.partition, res.offset);
+          return send_accepted(*r, w->table, entity_id, event_id, res.partition, res.offset,
+                               "accepted; applied asynchronously");
         }
-        send_accepted(*r, table, entity_id, event_id, res.partition, res.offset, "accepted; applied asynchronously");
+        if (res.possibly_persisted) {
+          metrics.append_unconfirmed();
+          return send_unknown(*r, *w, entity_id, event_id);
+        }
+        metrics.append_failed();
+        r->add_header("Retry-After", "1");
+        r->problem(503, "event log unavailable, nothing was written: " + res.error);
       });
       return;
     }
     auto& store = sv.store;
-    sv.hub.expect(event_id, [&store, plugin, kind, table, entity_id, event_id, r](const WriteOutcome& o) {
+    sv.hub.expect(event_id, [&store, &topic, w, entity_id, event_id, r](const WriteOutcome& o) {
+      if (!o.applied && o.partition < 0) return send_unknown(*r, *w, entity_id, event_id);
+      add_position(*r, topic, w->session, o.partition, o.offset);
       if (!o.applied)
-        return send_accepted(*r, table, entity_id, event_id, o.partition, o.offset,
+        return send_accepted(*r, w->table, entity_id, event_id, o.partition, o.offset,
                              "accepted; not applied on this node within the write timeout");
       if (!o.status.ok()) {
         int code = http_status(o.status.code());
         return r->problem(code, code == 500 ? "the plugin failed to apply the event" : o.status.message(),
                           o.status.field());
       }
-      if (kind == WriteKind::kDelete) return r->send(204, {}, "application/json");
+      if (w->kind == WriteKind::kDelete) return r->send(204, {}, "application/json");
       // Usually the applier read the entity back already; in shared mode
       // another node applied it, so read it here.
       std::optional<std::string> row = o.row;
       if (!row) {
         try {
           auto reader = store.read();
-          row = plugin->get(reader.db(), entity_id);
+          row = w->plugin->get(reader.db(), entity_id);
         } catch (const std::exception& e) {
           log::error("http", std::string("read after write failed: ") + e.what());
         }
       }
       if (!row) return r->problem(500, "the entity was applied but cannot be read back");
-      if (kind == WriteKind::kCreate) r->add_header("Location", entity_path(table, entity_id));
-      r->send(kind == WriteKind::kCreate ? 201 : 200, *row);
+      if (w->kind == WriteKind::kCreate) r->add_header("Location", entity_path(w->table, entity_id));
+      r->send(w->kind == WriteKind::kCreate ? 201 : 200, *row);
     });
     auto& hub = sv.hub;
     auto timeout = std::chrono::milliseconds(cfg_.http.write_timeout_ms);
     auto sent = Clock::now();
-    append(table, std::move(value), [&hub, &metrics, event_id, r, timeout, sent](const AppendResult& res) {
+    append(w->table, std::move(value), [&hub, &metrics, event_id, r, timeout, sent](const AppendResult& res) {
       if (res.ok) {
         metrics.appended(std::chrono::duration<double>(Clock::now() - sent).count());
         hub.arm(event_id, Clock::now() + timeout, res.partition, res.offset);
         return;
       }
+      if (res.possibly_persisted) {
+        // It may still be in the log: wait for the applier to meet it, and
+        // answer 504 (outcome unknown) if it has not by the deadline.
+        metrics.append_unconfirmed();
+        hub.arm(event_id, Clock::now() + timeout, -1, -1);
+        return;
+      }
       metrics.append_failed();
-      if (hub.cancel(event_id)) r->problem(503, "event log unavailable: " + res.error);
+      if (!hub.cancel(event_id)) return;
+      r->add_header("Retry-After", "1");
+      r->problem(503, "event log unavailable, nothing was written: " + res.error);
     });
   }
 
