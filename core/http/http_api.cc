@@ -209,7 +209,7 @@ class Responder {
     }
     if (!cors_origin_.empty()) {
       add_header("Access-Control-Allow-Origin", cors_origin_);
-      add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node");
+      add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node, ClusterLite-Position");
       if (cors_origin_ != "*") add_header("Vary", "Origin");
     }
     // A connection answered "Connection: close" stays open until the client
