@@ -80,6 +80,12 @@ describe(`web UI at ${BASE_URL}/ui/`, () => {
     const r = row(page, email);
     await r.waitFor({ state: 'visible' });
     assert.match(await r.textContent(), /Ada Lovelace/);
+    // The browser keeps the session position, so the next request reads this write on any node.
+    const cookies = await browser.context.cookies();
+    const position = cookies.find((c) => c.name === 'clusterlite_position');
+    assert.ok(position, 'the write answer set the clusterlite_position cookie');
+    assert.equal(position.httpOnly, true);
+    assert.equal(position.sameSite, 'Lax');
     assert.equal(await save.isDisabled(), false, 'the save button is enabled again after the write');
     const served = (await page.locator('#served-by').textContent()).trim();
     assert.ok(served.length > 0, 'the page shows which node served the last request');

@@ -62,6 +62,8 @@ for _path, _methods in {
     for _m in _methods:
         NOT_PROVOKED[(_path, _m, "503")] = _UNAVAILABLE
 NOT_PROVOKED[("/ui/", "get", "404")] = "a node without a UI directory (this node serves one)"
+for _path, _m in (("/{table}", "post"), ("/{table}/{id}", "put"), ("/{table}/{id}", "delete")):
+    NOT_PROVOKED[(_path, _m, "504")] = "a broker that stalls with the write in flight (tests/fault covers it)"
 
 
 # ---------------------------------------------------------------- the spec
