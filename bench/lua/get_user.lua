@@ -1,7 +1,8 @@
 -- GET /users/{id}, each request a random id from the file BENCH_IDS (one id
 -- per line, all existing users). Without BENCH_CONNECTION the requests carry
 -- no Connection header (wrk's default: HTTP/1.1, persistent by default);
--- BENCH_CONNECTION=keep-alive sends `Connection: keep-alive` explicitly.
+-- BENCH_CONNECTION=keep-alive sends `Connection: keep-alive` explicitly;
+-- BENCH_POSITION=<token> sends a session position (ClusterLite-Position).
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 
 local ids = {}
@@ -11,6 +12,10 @@ end
 local connection = os.getenv("BENCH_CONNECTION")
 if connection and #connection > 0 then
   wrk.headers["Connection"] = connection
+end
+local position = os.getenv("BENCH_POSITION")
+if position and #position > 0 then
+  wrk.headers["ClusterLite-Position"] = position
 end
 thread_id = 0
 local threads = 0

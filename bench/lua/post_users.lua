@@ -1,5 +1,8 @@
 -- POST /users with a new user per request. Emails are unique per run
 -- (BENCH_RUN), thread and request, so every write is a successful create.
+-- BENCH_POSITION=cookie makes each thread behave like a browser: it keeps the
+-- clusterlite_position cookie of its latest answer and sends it with the
+-- next request.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 
 local run = os.getenv("BENCH_RUN") or tostring(os.time())
@@ -15,8 +18,21 @@ end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 
+local with_cookie = os.getenv("BENCH_POSITION") == "cookie"
+local cookie = nil
+
 function request()
   counter = counter + 1
   local body = string.format('{"name":"Bench User","email":"b%s-%d-%d@bench.example"}', run, thread_id, counter)
+  if cookie then
+    return wrk.format(nil, nil, {["Content-Type"] = "application/json", ["Cookie"] = cookie}, body)
+  end
   return wrk.format(nil, nil, nil, body)
+end
+
+if with_cookie then
+  function response(status, headers, body)
+    local set = headers["Set-Cookie"]
+    if set then cookie = string.match(set, "^([^;]+)") end
+  end
 end
