@@ -5,11 +5,7 @@ nodes resume on their own and nothing acknowledged is lost or duplicated.
 Runs its own Apache Kafka (scripts/kafka with private ports and state), so it
 can stop and start it without disturbing the shared broker."""
 
-import os
-import signal
 import time
-
-import pytest
 
 from checks import assert_log_applied_exactly_once
 from faultlib import PrivateKafka, Writers, acknowledged, post_user
@@ -18,24 +14,6 @@ from harness import Cluster, unique_topic, wait_until
 REQUEST_TIMEOUT_MS = 3000
 WRITE_TIMEOUT_MS = 3000
 SLACK_S = 2.0
-
-
-@pytest.fixture
-def private_kafka(tmp_path):
-    kafka = PrivateKafka(tmp_path / "kafka")
-    kafka.start()
-    try:
-        yield kafka
-    finally:
-        try:
-            kafka.stop()
-        finally:
-            pid = kafka.pid()
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def test_broker_outage_during_writes(tmp_path, private_kafka: PrivateKafka):

@@ -19,8 +19,6 @@ import threading
 import time
 import uuid
 
-import pytest
-
 from faultlib import PrivateKafka, read_log
 from harness import Cluster, http, unique_topic, wait_converged, wait_until
 
@@ -28,30 +26,6 @@ REQUEST_TIMEOUT_MS = 2000
 WRITE_TIMEOUT_MS = 3000
 THREADS = 6
 DELETE_TARGETS = 30  # per thread
-
-
-@pytest.fixture
-def private_kafka(tmp_path):
-    kafka = PrivateKafka(tmp_path / "kafka")
-    kafka.start()
-    try:
-        yield kafka
-    finally:
-        pid = kafka.pid()
-        if pid:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-        try:
-            kafka.stop()
-        finally:
-            pid = kafka.pid()
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def test_a_write_answered_503_during_a_broker_pause_is_never_applied(tmp_path, private_kafka: PrivateKafka):
