@@ -48,6 +48,11 @@ bool CompletionHub::reached(const std::map<int32_t, int64_t>& targets) const {
   return true;
 }
 
+bool CompletionHub::has_applied(const std::map<int32_t, int64_t>& targets) const {
+  std::lock_guard lock(mutex_);
+  return reached(targets);
+}
+
 void CompletionHub::when_applied(std::map<int32_t, int64_t> targets, Clock::time_point deadline,
                                  std::function<void(bool)> done) {
   {

@@ -52,6 +52,10 @@ class CompletionHub : public ApplyListener {
   // Drops a registration; true if it was still waiting (then `done` never runs).
   bool cancel(const std::string& event_id);
 
+  // Whether every partition p in `targets` has applied up to (not including)
+  // targets[p] already: the cheap check before when_applied().
+  bool has_applied(const std::map<int32_t, int64_t>& targets) const;
+
   // Calls done(true) once every partition p in `targets` has applied up to
   // (not including) targets[p], or done(false) at the deadline.
   void when_applied(std::map<int32_t, int64_t> targets, Clock::time_point deadline, std::function<void(bool)> done);

@@ -607,9 +607,11 @@ class Router {
       r.problem(400, where + " is not a ClusterLite position token (as a write answer gives it)", where);
       return false;
     };
-    if (auto h = header(req, std::string(kPositionHeader)); h && !take(*h, std::string(kPositionHeader))) return false;
-    const std::string cookie(kPositionCookie);
-    if (req.cookies().has(cookie) && !take(req.cookies().get(cookie).value, cookie + " cookie")) return false;
+    static const std::string kHeader(kPositionHeader), kCookie(kPositionCookie);
+    // Looked up in place: a GET carrying a position should cost little more than one without.
+    const auto& raw = req.headers().rawList();
+    if (auto it = raw.find(kHeader); it != raw.end() && !take(it->second.value(), kHeader)) return false;
+    if (req.cookies().has(kCookie) && !take(req.cookies().get(kCookie).value, kCookie + " cookie")) return false;
     return true;
   }
 
@@ -618,7 +620,7 @@ class Router {
   // there; 503 with Retry-After when it does not within
   // http.strong_read_timeout_ms.
   void after_position(const Position& session, ResponderPtr r, std::function<void()> then) {
-    if (session.empty()) return then();
+    if (session.empty() || s_.services.hub.has_applied(session)) return then();
     int timeout_ms = cfg_.http.strong_read_timeout_ms;
     s_.services.hub.when_applied(session, Clock::now() + std::chrono::milliseconds(timeout_ms),
                                  [r, then = std::move(then), timeout_ms](bool ok) {
@@ -654,6 +656,7 @@ class Router {
   // Runs `read` once this node has applied the session's position and, for a
   // strong read, the log's end.
   void read_when_ready(const Position& session, bool strong, ResponderPtr r, std::function<void()> read) {
+    if (session.empty() || s_.services.hub.has_applied(session)) return with_consistency(strong, r, std::move(read));
     after_position(session, r, [router = *this, strong, r, read = std::move(read)]() mutable {
       router.with_consistency(strong, r, std::move(read));
     });
