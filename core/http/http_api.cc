@@ -602,8 +602,20 @@ class Router {
   // cluster was built again on a new topic) is ignored.
   bool session_position(const Http::Request& req, Responder& r, Position& session) {
     const std::string& topic = s_.services.log.topic();
-    auto take = [&](std::string_view token, const std::string& where) {
-      if (decode_position(token, topic, session) != PositionToken::kMalformed) return true;
+    // A client sends the same token until it writes again: the last one this
+    // thread decoded is kept with what it decoded to.
+    thread_local std::string last_token, last_topic;
+    thread_local Position last_position;
+    thread_local PositionToken last_kind = PositionToken::kMalformed;
+    auto take = [&](const std::string& token, const std::string& where) {
+      if (token != last_token || topic != last_topic || last_kind == PositionToken::kMalformed) {
+        last_position.clear();
+        last_kind = decode_position(token, topic, last_position);
+        last_token = token;
+        last_topic = topic;
+      }
+      if (last_kind == PositionToken::kValid) merge_position(session, last_position);
+      if (last_kind != PositionToken::kMalformed) return true;
       r.problem(400, where + " is not a ClusterLite position token (as a write answer gives it)", where);
       return false;
     };
@@ -619,8 +631,35 @@ class Router {
   // when it has (or there is none), else on the hub's thread when it gets
   // there; 503 with Retry-After when it does not within
   // http.strong_read_timeout_ms.
+  // Whether this node has applied the session's position already. Applied
+  // offsets only grow, so a position found applied once stays applied: each
+  // thread keeps, per hub, the highest it has seen applied and asks the hub
+  // (a lock) only for a position beyond it.
+  bool reached(const Position& session) const {
+    if (session.empty()) return true;
+    thread_local const CompletionHub* owner = nullptr;
+    thread_local Position known;
+    auto& hub = s_.services.hub;
+    if (owner != &hub) {
+      owner = &hub;
+      known.clear();
+    }
+    bool beyond = false;
+    for (auto& [partition, offset] : session) {
+      auto it = known.find(partition);
+      if (it == known.end() || it->second < offset) {
+        beyond = true;
+        break;
+      }
+    }
+    if (!beyond) return true;
+    if (!hub.has_applied(session)) return false;
+    merge_position(known, session);
+    return true;
+  }
+
   void after_position(const Position& session, ResponderPtr r, std::function<void()> then) {
-    if (session.empty() || s_.services.hub.has_applied(session)) return then();
+    if (reached(session)) return then();
     int timeout_ms = cfg_.http.strong_read_timeout_ms;
     s_.services.hub.when_applied(session, Clock::now() + std::chrono::milliseconds(timeout_ms),
                                  [r, then = std::move(then), timeout_ms](bool ok) {
@@ -656,7 +695,7 @@ class Router {
   // Runs `read` once this node has applied the session's position and, for a
   // strong read, the log's end.
   void read_when_ready(const Position& session, bool strong, ResponderPtr r, std::function<void()> read) {
-    if (session.empty() || s_.services.hub.has_applied(session)) return with_consistency(strong, r, std::move(read));
+    if (reached(session)) return with_consistency(strong, r, std::move(read));
     after_position(session, r, [router = *this, strong, r, read = std::move(read)]() mutable {
       router.with_consistency(strong, r, std::move(read));
     });
