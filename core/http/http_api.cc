@@ -1,12 +1,12 @@
 #include "http/http_api.h"
 
-#include <pistache/listener.h>
 #include <pistache/http.h>
+#include <pistache/listener.h>
 #include <pistache/net.h>
 #include <pistache/peer.h>
-#include <sys/socket.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,21 +14,22 @@
 #include <sstream>
 #include <thread>
 
+#include "apply/checksum.h"
+#include "eventlog/event_codec.h"
 #include "http/active_connections.h"
 #include "http/connection_guard.h"
 #include "http/guarded_transport.h"
-#include "apply/checksum.h"
-#include "eventlog/event_codec.h"
-#include "json.h"
-#include "log.h"
 #include "http/problem.h"
+#include "http/responder.h"
 #include "http/response_socket.h"
 #include "http/routes.h"
 #include "http/session_position.h"
 #include "http/static_files.h"
+#include "http/work_queue.h"
+#include "json.h"
+#include "log.h"
 #include "timeutil.h"
 #include "uuid.h"
-#include "http/work_queue.h"
 
 namespace clusterlite {
 
@@ -54,30 +55,12 @@ constexpr size_t kMaxIdBytes = 256;
 // Pistache's and the node's own).
 constexpr int kReservedDescriptors = 512;
 
-// Security headers. Every answer: the browser must not guess another type
-// than Content-Type says. API answers are data, never a page: nothing may be
-// loaded by them or frame them. UI files may load only the UI's own files,
-// with no inline script or style, and may not be framed.
-constexpr const char* kApiContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'";
-constexpr const char* kUiContentSecurityPolicy =
-    "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 constexpr int kDefaultLimit = 100;
 constexpr int kMaxLimit = 1000;
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
-}
-
-// The value of header `name`, whether Pistache parsed it into a typed header or kept it raw.
-std::optional<std::string> header(const Http::Request& req, const std::string& name) {
-  if (auto raw = req.headers().tryGetRaw(name)) return raw->value();
-  if (auto h = req.headers().tryGet(name)) {
-    std::ostringstream os;
-    h->write(os);
-    return os.str();
-  }
-  return std::nullopt;
 }
 
 int hex(char c) {
@@ -138,143 +121,6 @@ int http_status(StatusCode code) {
   }
   return 500;
 }
-
-// Sends exactly one response to a request, from whichever thread has it:
-// adds the node header, CORS headers and the keep-alive answer (Pistache
-// 0.0.5's default closes connections of HTTP/1.1 clients that send no
-// `Connection` header).
-class Responder {
- public:
-  // `in_flight`, and the request's connection (none when it was refused),
-  // count this request until its response is sent.
-  Responder(const Http::Request& req, std::weak_ptr<Tcp::Peer> peer, std::shared_ptr<ClientConnection> connection,
-            const Config& config, Metrics& metrics, std::atomic<int>& in_flight)
-      : peer_(std::move(peer)),
-        connection_(std::move(connection)),
-        config_(config),
-        metrics_(metrics),
-        in_flight_(in_flight),
-        started_(std::chrono::steady_clock::now()),
-        reactor_(std::this_thread::get_id()),
-        http10_(req.version() == Http::Version::Http10) {
-    in_flight_.fetch_add(1);
-    if (connection_) connection_->request_taken(started_);
-    switch (req.method()) {
-      case Http::Method::Get: method_ = 0; break;
-      case Http::Method::Post: method_ = 1; break;
-      case Http::Method::Put: method_ = 2; break;
-      case Http::Method::Delete: method_ = 3; break;
-      case Http::Method::Options: method_ = 4; break;
-      default: method_ = 5;
-    }
-    keep_alive_ = true;
-    if (auto c = req.headers().tryGet<Http::Header::Connection>())
-      keep_alive_ = c->control() != Http::ConnectionControl::Close;
-    else if (http10_)
-      keep_alive_ = false;
-    if (!config.http.cors_origins.empty()) {
-      if (auto origin = header(req, "Origin")) {
-        auto& allowed = config.http.cors_origins;
-        if (std::find(allowed.begin(), allowed.end(), "*") != allowed.end())
-          cors_origin_ = "*";
-        else if (std::find(allowed.begin(), allowed.end(), *origin) != allowed.end())
-          cors_origin_ = *origin;
-      }
-    }
-  }
-
-  bool cors_allowed() const { return !cors_origin_.empty(); }
-  // Answers with the web UI's security headers instead of the API's.
-  void ui_document() { ui_document_ = true; }
-  // The route kind this request is counted under in /metrics.
-  void set_route(Route route) { route_ = route; }
-
-  // `name` and `value` come from ClusterLite or from a header of the request
-  // (which cannot hold a line break), never from a body.
-  void add_header(std::string_view name, std::string_view value) {
-    headers_.append(name).append(": ").append(value).append("\r\n");
-  }
-
-  void send(int status, const std::string& body = {}, const char* content_type = "application/json") {
-    if (sent_.exchange(true)) return;
-    add_header("X-ClusterLite-Node", config_.node_id);
-    if (!body.empty()) add_header("Content-Type", content_type);
-    add_header("X-Content-Type-Options", "nosniff");
-    if (ui_document_) {
-      add_header("Content-Security-Policy", kUiContentSecurityPolicy);
-      add_header("X-Frame-Options", "DENY");
-      add_header("Referrer-Policy", "no-referrer");
-    } else {
-      add_header("Content-Security-Policy", kApiContentSecurityPolicy);
-    }
-    if (!cors_origin_.empty()) {
-      add_header("Access-Control-Allow-Origin", cors_origin_);
-      add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node, ClusterLite-Position");
-      if (cors_origin_ != "*") add_header("Vary", "Origin");
-    }
-    // A connection answered "Connection: close" stays open until the client
-    // closes its end or Pistache's keep-alive timeout passes.
-    add_header("Connection", keep_alive_ ? "keep-alive" : "close");
-    const char* reason = Http::codeString(static_cast<Http::Code>(status));
-    std::string out;
-    out.reserve(64 + headers_.size() + body.size());
-    out.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
-    out.append(reason && *reason ? reason : "Status").append("\r\n").append(headers_);
-    out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n").append(body);
-    // Counted before sending, so a client that saw the answer sees it counted.
-    metrics_.request(route_, method_, status,
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
-    auto peer = peer_.lock();
-    // An answer made on another thread (a write's, on the applier or
-    // cl-completions) goes straight to the socket. The reactor's own answers
-    // (reads, errors) still go through Pistache's queue: Pistache reads a
-    // connection until nothing more has arrived, so an answer sent at once
-    // would let a fast client's next request keep the reactor on its
-    // connection while the others wait (measured: the p99 of GET by id rose
-    // from 3 to 21 ms, of a page of users to 1.9 s).
-    if (connection_ && std::this_thread::get_id() != reactor_) {
-      connection_->socket().send(out, [&peer](std::string_view rest) {
-        if (peer) peer->send(RawBuffer(rest.data(), rest.size()));
-      });
-    } else if (peer) {
-      size_t size = out.size();
-      peer->send(RawBuffer(std::move(out), size));
-    }
-    done();
-  }
-
-  ~Responder() {
-    if (!sent_) done();
-  }
-
-  void problem(int status, std::string_view detail, std::string_view field = {}, std::string_view extra = {}) {
-    send(status, problem_json(status, detail, field, extra), "application/problem+json");
-  }
-
- private:
-  // The request is answered: from now on its connection waits for the next one.
-  void done() {
-    if (connection_) connection_->answered(std::chrono::steady_clock::now());
-    in_flight_.fetch_sub(1);
-  }
-
-  std::weak_ptr<Tcp::Peer> peer_;
-  std::shared_ptr<ClientConnection> connection_;
-  const Config& config_;
-  Metrics& metrics_;
-  std::atomic<int>& in_flight_;
-  std::chrono::steady_clock::time_point started_;
-  std::thread::id reactor_;  // the reactor thread that took the request
-  bool http10_ = false;
-  Route route_ = Route::kOther;
-  int method_ = 5;
-  bool keep_alive_ = true;
-  bool ui_document_ = false;
-  std::string cors_origin_;
-  std::string headers_;  // "Name: value\r\n" each
-  std::atomic<bool> sent_{false};
-};
-using ResponderPtr = std::shared_ptr<Responder>;
 
 enum class WriteKind { kCreate, kUpdate, kDelete };
 
@@ -364,7 +210,7 @@ class Router {
     r.add_header("Allow", "GET, POST, PUT, DELETE, OPTIONS");
     if (r.cors_allowed()) {
       r.add_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
-      auto asked = header(req, "Access-Control-Request-Headers");
+      auto asked = request_header(req, "Access-Control-Request-Headers");
       r.add_header("Access-Control-Allow-Headers", asked ? *asked : "Content-Type, Authorization, Prefer");
       r.add_header("Access-Control-Max-Age", "600");
     }
@@ -380,7 +226,7 @@ class Router {
   bool authorized(const Http::Request& req, bool write, Responder& r) {
     const auto& auth = cfg_.auth;
     if (!auth.enabled()) return true;
-    auto value = header(req, "Authorization");
+    auto value = request_header(req, "Authorization");
     std::string token;
     if (value && value->size() > 7 && lower(value->substr(0, 7)) == "bearer ") token = value->substr(7);
     auto matches = [&](const std::vector<std::string>& list) {
@@ -773,7 +619,7 @@ class Router {
                          std::to_string(cfg_.http.max_body_bytes));
       return false;
     }
-    auto type = header(req, "Content-Type");
+    auto type = request_header(req, "Content-Type");
     std::string mt = type ? lower(type->substr(0, type->find(';'))) : "";
     mt.erase(std::remove(mt.begin(), mt.end(), ' '), mt.end());
     if (mt != "application/json") {
@@ -840,7 +686,7 @@ class Router {
       return r->problem(500, "the plugin failed to build the event");
     }
     if (!status.ok()) return r->problem(http_status(status.code()), status.message(), status.field());
-    auto prefer = header(req, "Prefer");
+    auto prefer = request_header(req, "Prefer");
     w->async = prefer && lower(*prefer).find("respond-async") != std::string::npos;
     after_position(session, r, [router = *this, w, r]() mutable { router.check_then_append(w, r); });
   }
@@ -1005,19 +851,6 @@ size_t header_bytes(const Http::Request& req) {
     total += std::strlen(h->name()) + static_cast<size_t>(os.tellp()) + 4;
   }
   return total;
-}
-
-// A whole answer that ends its connection: the guard's 408 for a request
-// that did not arrive in time, and the 503 of a connection refused at the door.
-std::string closing_answer(const std::string& node_id, int status, const std::string& detail) {
-  std::string body = problem_json(status, detail);
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
-  out.append("X-ClusterLite-Node: ").append(node_id).append("\r\n");
-  out.append("Content-Type: application/problem+json\r\nX-Content-Type-Options: nosniff\r\n");
-  out.append("Content-Security-Policy: ").append(kApiContentSecurityPolicy).append("\r\n");
-  if (status == 503) out.append("Retry-After: 1\r\n");
-  out.append("Connection: close\r\nContent-Length: ").append(std::to_string(body.size())).append("\r\n\r\n");
-  return out + body;
 }
 
 class ApiHandler : public Http::Handler {
