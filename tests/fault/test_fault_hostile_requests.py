@@ -16,7 +16,7 @@ from faultlib import RawAnswer, raw_request
 from harness import BINARY, Node, http
 
 MAX_BODY = 64 * 1024
-HEADER_TIMEOUT_S = 10  # Pistache header timeout set in core/http/http_api.cc
+HEADER_TIMEOUT_S = 5  # http.header_timeout_ms, its default (core/config.h)
 
 
 @pytest.fixture(scope="module")
