@@ -6,7 +6,6 @@
 #include <pistache/peer.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -448,13 +447,13 @@ class Router {
   // cluster was built again on a new topic) is ignored.
   bool session_position(const Http::Request& req, Responder& r, Position& session) {
     const std::string& topic = s_.services.log.topic();
-    // A client sends the same token until it writes again: the last one this
-    // thread decoded is kept with what it decoded to.
+    // A client sends the same token until it writes again: each thread keeps
+    // the last token it decoded, and what it decoded to.
     thread_local std::string last_token, last_topic;
     thread_local Position last_position;
     thread_local PositionToken last_kind = PositionToken::kMalformed;
     auto take = [&](const std::string& token, const std::string& where) {
-      if (token != last_token || topic != last_topic || last_kind == PositionToken::kMalformed) {
+      if (token != last_token || topic != last_topic) {
         last_position.clear();
         last_kind = decode_position(token, topic, last_position);
         last_token = token;
@@ -466,21 +465,16 @@ class Router {
       return false;
     };
     static const std::string kHeader(kPositionHeader), kCookie(kPositionCookie);
-    // Looked up in place: a GET carrying a position should cost little more than one without.
     const auto& raw = req.headers().rawList();
     if (auto it = raw.find(kHeader); it != raw.end() && !take(it->second.value(), kHeader)) return false;
     if (req.cookies().has(kCookie) && !take(req.cookies().get(kCookie).value, kCookie + " cookie")) return false;
     return true;
   }
 
-  // Runs `then` once this node has applied the session's position: at once
-  // when it has (or there is none), else on the hub's thread when it gets
-  // there; 503 with Retry-After when it does not within
-  // http.strong_read_timeout_ms.
-  // Whether this node has applied the session's position already. Applied
-  // offsets only grow, so a position found applied once stays applied: each
-  // thread keeps, per hub, the highest it has seen applied and asks the hub
-  // (a lock) only for a position beyond it.
+  // Whether this node has applied the session's position already (no waiter
+  // is made for it then). Applied offsets only grow, so a position found
+  // applied stays applied: each thread keeps, per hub, the highest it has
+  // seen applied and asks the hub (a lock) only for a position beyond it.
   bool reached(const Position& session) const {
     if (session.empty()) return true;
     thread_local const CompletionHub* owner = nullptr;
@@ -490,20 +484,20 @@ class Router {
       owner = &hub;
       known.clear();
     }
-    bool beyond = false;
-    for (auto& [partition, offset] : session) {
-      auto it = known.find(partition);
-      if (it == known.end() || it->second < offset) {
-        beyond = true;
-        break;
-      }
-    }
-    if (!beyond) return true;
+    auto covered = [&](const std::pair<const int32_t, int64_t>& entry) {
+      auto it = known.find(entry.first);
+      return it != known.end() && it->second >= entry.second;
+    };
+    if (std::all_of(session.begin(), session.end(), covered)) return true;
     if (!hub.has_applied(session)) return false;
     merge_position(known, session);
     return true;
   }
 
+  // Runs `then` once this node has applied the session's position: at once
+  // when it has (or there is none), else on the hub's thread when it gets
+  // there; 503 with Retry-After when it does not within
+  // http.strong_read_timeout_ms.
   void after_position(const Position& session, ResponderPtr r, std::function<void()> then) {
     if (reached(session)) return then();
     int timeout_ms = cfg_.http.strong_read_timeout_ms;
@@ -853,6 +847,9 @@ size_t header_bytes(const Http::Request& req) {
   return total;
 }
 
+constexpr const char* kAtConnectionLimit =
+    "this node has its most client connections open (http.max_connections); retry later";
+
 class ApiHandler : public Http::Handler {
  public:
   HTTP_PROTOTYPE(ApiHandler)
@@ -864,16 +861,14 @@ class ApiHandler : public Http::Handler {
   // shut at once, before it can hold more than its one descriptor.
   void onConnection(const std::shared_ptr<Tcp::Peer>& peer) override {
     peer->putData(Http::Handler::ParserData, std::make_shared<Http::RequestParser>(getMaxRequestSize()));
-    std::string detail = "this node has its most client connections open (http.max_connections); retry later";
+    std::string detail = kAtConnectionLimit;
     if (state_->guard->admit()) {
       auto c = std::make_shared<ClientConnection>(state_->guard, state_->connections, peer->fd(),
                                                   ClientConnection::Clock::now());
       if (c->socket().owns_descriptor()) return GuardedTransport::keep(*peer, std::move(c));
       detail = "this node has no file descriptor left for the connection; retry later";
     }
-    std::string answer = closing_answer(state_->services.config.node_id, 503, detail);
-    (void)::send(peer->fd(), answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    ::shutdown(peer->fd(), SHUT_RDWR);
+    close_socket(peer->fd(), closing_answer(state_->services.config.node_id, 503, detail));
   }
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
@@ -884,7 +879,7 @@ class ApiHandler : public Http::Handler {
     try {
       if (!connection) {  // refused at the door; this request came with it
         r->add_header("Retry-After", "1");
-        return r->problem(503, "this node has its most client connections open (http.max_connections)");
+        return r->problem(503, kAtConnectionLimit);
       }
       // Pistache bounds only the whole request (body limit + 64 KiB), so a
       // request with a small body could carry ~1 MiB of headers: refuse it.

@@ -8,6 +8,18 @@
 
 namespace clusterlite {
 
+void close_socket(int fd, std::string_view last_words) {
+  size_t sent = 0;
+  while (sent < last_words.size()) {
+    ssize_t n = ::send(fd, last_words.data() + sent, last_words.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0)
+      sent += static_cast<size_t>(n);
+    else if (!(n < 0 && errno == EINTR))
+      break;
+  }
+  ::shutdown(fd, SHUT_RDWR);
+}
+
 ResponseSocket::ResponseSocket(int fd) : fd_(::fcntl(fd, F_DUPFD_CLOEXEC, 0)) {}
 
 ResponseSocket::~ResponseSocket() {
@@ -40,16 +52,7 @@ void ResponseSocket::send(std::string_view response, const std::function<void(st
 bool ResponseSocket::close(std::string_view last_words) {
   std::lock_guard lock(mutex_);
   if (fd_ < 0) return false;
-  size_t sent = 0;
-  while (!queued_ && sent < last_words.size()) {
-    ssize_t n = ::send(fd_, last_words.data() + sent, last_words.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else if (!(n < 0 && errno == EINTR)) {
-      break;
-    }
-  }
-  ::shutdown(fd_, SHUT_RDWR);
+  close_socket(fd_, queued_ ? std::string_view{} : last_words);
   return true;
 }
 

@@ -21,6 +21,11 @@
 
 namespace clusterlite {
 
+// Writes `last_words` to socket `fd` as far as it takes them without
+// blocking, then shuts the socket down both ways, so Pistache's reactor sees
+// the end and closes its descriptor.
+void close_socket(int fd, std::string_view last_words);
+
 class ResponseSocket {
  public:
   // Duplicates `fd`; when that fails (no descriptors left), every send() goes

@@ -12,10 +12,7 @@ constexpr int32_t kMaxPartition = 1 << 20;
 constexpr int64_t kMaxOffset = int64_t{1} << 62;
 
 // FNV-1a, 64 bits, in 16 hex digits: names a log without spelling it out.
-// A node has one log: the last answer is kept per thread.
-const std::string& topic_tag(const std::string& topic) {
-  thread_local std::string last_topic, last_tag;
-  if (!last_tag.empty() && topic == last_topic) return last_tag;
+std::string topic_tag(const std::string& topic) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : topic) {
     h ^= c;
@@ -23,9 +20,7 @@ const std::string& topic_tag(const std::string& topic) {
   }
   char out[17];
   std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-  last_topic = topic;
-  last_tag = out;
-  return last_tag;
+  return out;
 }
 
 // Parses a whole decimal number of `text` into `value` within [0, max].
@@ -83,10 +78,7 @@ PositionToken decode_position(std::string_view token, const std::string& topic, 
   }
   if (read.empty()) return PositionToken::kMalformed;
   if (tag != topic_tag(topic)) return PositionToken::kOtherLog;
-  if (out.empty())
-    out.swap(read);
-  else
-    merge_position(out, read);
+  merge_position(out, read);
   return PositionToken::kValid;
 }
 

@@ -19,7 +19,6 @@ client library cleans a path up first.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from faultlib import RawAnswer, raw_request
-from harness import BINARY, BUILD_DIR, REPO, Node, free_port_range, http, test_brokers, unique_topic, wait_until
+from harness import BINARY, REPO, Launcher, Node, http, test_brokers, unique_topic, wait_until
 
 READ_TOKEN = "read-token-" + uuid.uuid4().hex
 WRITE_TOKEN = "write-token-" + uuid.uuid4().hex
@@ -66,29 +65,18 @@ def bearer(token: str) -> dict:
 # --- The cluster: scripts/cluster, one node behind nginx ---------------------------------------
 
 
-class Launched:
+class Launched(Launcher):
+    """One node behind nginx, with API tokens and a UI directory of the test's."""
+
     def __init__(self, root: Path):
-        base = free_port_range(2)
-        self.node_port, self.nginx_port = base, base + 1
-        self.state = root / "state"
         self.ui = root / "ui"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERLITE_")}
-        self.env.update({
-            "CLUSTERLITE_KAFKA_BROKERS": test_brokers(),
-            "CLUSTERLITE_BUILD_DIR": str(BUILD_DIR),
-            "CLUSTERLITE_CLUSTER_STATE": str(self.state),
-            "CLUSTERLITE_CLUSTER_HTTP_PORT": str(self.nginx_port),
-            "CLUSTERLITE_CLUSTER_NODE_PORT_BASE": str(self.node_port),
-            "CLUSTERLITE_CLUSTER_TOPIC": unique_topic("cl_security"),
-            # Read by the node (environment overrides), not by the launcher.
+        # Read by the node (environment overrides), not by the launcher.
+        super().__init__(root, test_brokers(), unique_topic("cl_security"), nodes=1, extra_env={
             "CLUSTERLITE_UI_DIR": str(self.ui),
             "CLUSTERLITE_READ_TOKENS": READ_TOKEN,
             "CLUSTERLITE_WRITE_TOKENS": WRITE_TOKEN,
         })
-
-    def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(REPO / "scripts" / "cluster"), *args], env=self.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=180)
+        self.node_port = self.node_ports[0]
 
     @property
     def node_config(self) -> Path:
@@ -407,6 +395,16 @@ def closed_after(s: socket.socket, limit: float) -> tuple[float | None, bytes]:
     return None, got
 
 
+def send_and_wait_for_close(port: int, data: bytes, limit: float) -> tuple[float | None, bytes]:
+    """Sends `data` on a new connection, then closed_after() of it."""
+    s = socket.create_connection(("127.0.0.1", port))
+    try:
+        s.sendall(data)
+        return closed_after(s, limit)
+    finally:
+        s.close()
+
+
 def test_headers_that_do_not_arrive_in_time_are_cut_off(guarded):
     before = metric(guarded, 'clusterlite_http_request_timeouts_total{phase="headers"}')
     silent = socket.create_connection(("127.0.0.1", guarded.port))
@@ -427,12 +425,9 @@ def test_headers_that_do_not_arrive_in_time_are_cut_off(guarded):
 
 
 def test_a_body_that_does_not_arrive_in_time_is_cut_off(guarded):
-    s = socket.create_connection(("127.0.0.1", guarded.port))
-    s.sendall(b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{")
-    try:
-        t, said = closed_after(s, 6)
-    finally:
-        s.close()
+    t, said = send_and_wait_for_close(
+        guarded.port, b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{",
+        6)
     assert t is not None and said.startswith(b"HTTP/1.1 408 "), (t, said[:200])
     assert b"body did not arrive within 1500 ms" in said
     assert len(guarded.all_users()) == 0, "a half-sent create was applied"
@@ -503,10 +498,5 @@ def test_connections_past_the_cap_are_refused_at_once(guarded):
 
 
 def test_nginx_cuts_off_slow_headers_itself(launched):
-    s = socket.create_connection(("127.0.0.1", launched.nginx_port))
-    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-    try:
-        t, _ = closed_after(s, 20)
-    finally:
-        s.close()
+    t, _ = send_and_wait_for_close(launched.nginx_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", 20)
     assert t is not None and t < 15, t

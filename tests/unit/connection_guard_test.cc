@@ -57,19 +57,26 @@ struct Pair {
   int fds[2] = {-1, -1};
 };
 
+// A guard with limits(), and connections to it admitted at a given time.
+class ConnectionGuardTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<ClientConnection> connect(const Pair& pair, Clock::time_point at) {
+    EXPECT_TRUE(guard->admit());
+    return std::make_unique<ClientConnection>(guard, active, pair.node(), at);
+  }
+
+  std::shared_ptr<ConnectionGuard> guard = make_guard();
+  std::shared_ptr<ActiveConnections> active = std::make_shared<ActiveConnections>();
+};
+
 }  // namespace
 
-TEST(ConnectionGuardTest, AdmitsUpToTheCapAndCountsTheRefused) {
-  auto guard = make_guard();
-  auto active = std::make_shared<ActiveConnections>();
+TEST_F(ConnectionGuardTest, AdmitsUpToTheCapAndCountsTheRefused) {
   Pair a, b, c;
   auto now = Clock::now();
-  ASSERT_TRUE(guard->admit());
-  auto ca = std::make_unique<ClientConnection>(guard, active, a.node(), now);
-  ASSERT_TRUE(guard->admit());
-  auto cb = std::make_unique<ClientConnection>(guard, active, b.node(), now);
-  ASSERT_TRUE(guard->admit());
-  auto cc = std::make_unique<ClientConnection>(guard, active, c.node(), now);
+  auto ca = connect(a, now);
+  auto cb = connect(b, now);
+  auto cc = connect(c, now);
   EXPECT_FALSE(guard->admit());
   EXPECT_FALSE(guard->admit());
   EXPECT_EQ(guard->counts().open, 3u);
@@ -79,15 +86,12 @@ TEST(ConnectionGuardTest, AdmitsUpToTheCapAndCountsTheRefused) {
   EXPECT_TRUE(guard->admit());
 }
 
-TEST(ConnectionGuardTest, HeadersThatDoNotArriveInTimeAre408) {
-  auto guard = make_guard();
-  auto active = std::make_shared<ActiveConnections>();
+TEST_F(ConnectionGuardTest, HeadersThatDoNotArriveInTimeAre408) {
   Pair silent, slow;
   auto t0 = Clock::now();
-  ASSERT_TRUE(guard->admit() && guard->admit());
-  ClientConnection quiet(guard, active, silent.node(), t0);  // connected, sent nothing
-  ClientConnection talker(guard, active, slow.node(), t0);
-  talker.input(t0 + 500ms);  // part of a request
+  auto quiet = connect(silent, t0);  // connected, sent nothing
+  auto talker = connect(slow, t0);
+  talker->input(t0 + 500ms);  // part of a request
   guard->sweep(t0 + 900ms);
   EXPECT_EQ(silent.client_reads(), "");
   EXPECT_EQ(slow.client_reads(), "");
@@ -100,15 +104,12 @@ TEST(ConnectionGuardTest, HeadersThatDoNotArriveInTimeAre408) {
   EXPECT_EQ(guard->counts().header_timeouts, 2u);
 }
 
-TEST(ConnectionGuardTest, ABodyGetsItsOwnBoundAfterTheHeaders) {
-  auto guard = make_guard();
-  auto active = std::make_shared<ActiveConnections>();
+TEST_F(ConnectionGuardTest, ABodyGetsItsOwnBoundAfterTheHeaders) {
   Pair p;
   auto t0 = Clock::now();
-  ASSERT_TRUE(guard->admit());
-  ClientConnection c(guard, active, p.node(), t0);
-  c.input(t0);
-  c.parsed(true, true, t0 + 100ms);  // headers complete, body under way
+  auto c = connect(p, t0);
+  c->input(t0);
+  c->parsed(true, true, t0 + 100ms);  // headers complete, body under way
   guard->sweep(t0 + 1500ms);         // past the header bound, within the body's
   EXPECT_EQ(p.client_reads(), "");
   guard->sweep(t0 + 2200ms);
@@ -117,35 +118,29 @@ TEST(ConnectionGuardTest, ABodyGetsItsOwnBoundAfterTheHeaders) {
   EXPECT_EQ(guard->counts().body_timeouts, 1u);
 }
 
-TEST(ConnectionGuardTest, ARequestBeingAnsweredIsNeverTimedOut) {
-  auto guard = make_guard();
-  auto active = std::make_shared<ActiveConnections>();
+TEST_F(ConnectionGuardTest, ARequestBeingAnsweredIsNeverTimedOut) {
   Pair p;
   auto t0 = Clock::now();
-  ASSERT_TRUE(guard->admit());
-  ClientConnection c(guard, active, p.node(), t0);
-  c.input(t0);
-  c.request_taken(t0 + 10ms);
+  auto c = connect(p, t0);
+  c->input(t0);
+  c->request_taken(t0 + 10ms);
   guard->sweep(t0 + 60s);  // a write waiting for its apply, a long strong read
   EXPECT_EQ(p.client_reads(), "");
-  c.answered(t0 + 60s);
+  c->answered(t0 + 60s);
   guard->sweep(t0 + 64s);  // now idle, within the keep-alive bound
   EXPECT_EQ(p.client_reads(), "");
-  c.input(t0 + 64s);       // the next request starts: the header bound applies, not keep-alive
+  c->input(t0 + 64s);       // the next request starts: the header bound applies, not keep-alive
   guard->sweep(t0 + 65500ms);
   EXPECT_EQ(p.client_reads().rfind("HTTP/1.1 408", 0), 0u);
 }
 
-TEST(ConnectionGuardTest, AnIdleConnectionIsClosedAfterTheKeepAliveBound) {
-  auto guard = make_guard();
-  auto active = std::make_shared<ActiveConnections>();
+TEST_F(ConnectionGuardTest, AnIdleConnectionIsClosedAfterTheKeepAliveBound) {
   Pair p;
   auto t0 = Clock::now();
-  ASSERT_TRUE(guard->admit());
-  ClientConnection c(guard, active, p.node(), t0);
-  c.input(t0);
-  c.request_taken(t0);
-  c.answered(t0 + 1ms);
+  auto c = connect(p, t0);
+  c->input(t0);
+  c->request_taken(t0);
+  c->answered(t0 + 1ms);
   guard->sweep(t0 + 4900ms);
   EXPECT_EQ(p.client_reads(), "");
   guard->sweep(t0 + 5100ms);
@@ -154,7 +149,7 @@ TEST(ConnectionGuardTest, AnIdleConnectionIsClosedAfterTheKeepAliveBound) {
   EXPECT_EQ(guard->counts().header_timeouts, 0u);
 }
 
-TEST(ConnectionGuardTest, TheThreadSweepsOnItsOwn) {
+TEST(ConnectionGuardThreadTest, TheThreadSweepsOnItsOwn) {
   ConnectionLimits l = limits();
   l.header_timeout = 100ms;
   auto guard = std::make_shared<ConnectionGuard>(l, [](int, const std::string&) { return std::string("408"); });

@@ -322,6 +322,32 @@ def wait_converged(nodes: list[Node], timeout: float = 60.0, table: str = "users
         raise AssertionError(f"{e}\n" + "\n".join(detail)) from None
 
 
+class Launcher:
+    """scripts/cluster with a state folder and ports of its own: `nodes` node
+    ports from `base`, then nginx's. `env` is what the launcher runs with; the
+    nodes inherit it, so CLUSTERLITE_* overrides in `extra_env` reach them."""
+
+    def __init__(self, root: Path, brokers: str, topic: str, nodes: int = 3, extra_env: dict | None = None):
+        self.base = free_port_range(nodes + 1)
+        self.node_ports = [self.base + i for i in range(nodes)]
+        self.nginx_port = self.base + nodes
+        self.state = root / "state"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERLITE_")}
+        self.env.update({
+            "CLUSTERLITE_KAFKA_BROKERS": brokers,
+            "CLUSTERLITE_BUILD_DIR": str(BUILD_DIR),
+            "CLUSTERLITE_CLUSTER_HTTP_PORT": str(self.nginx_port),
+            "CLUSTERLITE_CLUSTER_NODE_PORT_BASE": str(self.base),
+            "CLUSTERLITE_CLUSTER_STATE": str(self.state),
+            "CLUSTERLITE_CLUSTER_TOPIC": topic,
+            **(extra_env or {}),
+        })
+
+    def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        return subprocess.run([str(REPO / "scripts" / "cluster"), *args], env=self.env, cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout)
+
+
 class Cluster:
     """A set of nodes sharing a broker and a topic; stops them all on close()."""
 
@@ -395,7 +421,7 @@ if pytest is not None:
         return cluster.start(3)
 
 __all__ = [
-    "REPO", "BUILD_DIR", "BINARY", "Response", "Node", "Cluster", "http", "wait_until", "wait_converged",
+    "REPO", "BUILD_DIR", "BINARY", "Response", "Node", "Cluster", "Launcher", "http", "wait_until", "wait_converged",
     "caught_up", "free_port", "free_port_range", "port_is_free", "unique_topic", "test_brokers",
     "brokers", "topic", "cluster", "cluster3",
 ]

@@ -1,21 +1,11 @@
 """scripts/cluster: a whole cluster (nodes + nginx) on alternate ports, the
 original README's curl examples through nginx, and a clean `down`."""
 
-import os
-import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
-from harness import BUILD_DIR, REPO, free_port_range, http, wait_converged, wait_until, Node
-
-LAUNCHER = REPO / "scripts" / "cluster"
-
-
-def run(env, *args, timeout=180):
-    return subprocess.run([str(LAUNCHER), *args], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+from harness import Launcher, Node, http, wait_converged, wait_until
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -34,26 +24,16 @@ def processes_mentioning(text: str) -> list[str]:
 
 @pytest.fixture
 def launcher_env(tmp_path, brokers, topic):
-    base = free_port_range(4)
-    state = tmp_path / "state"
-    env = dict(os.environ)
-    env.update({
-        "CLUSTERLITE_KAFKA_BROKERS": brokers,
-        "CLUSTERLITE_BUILD_DIR": str(BUILD_DIR),
-        "CLUSTERLITE_CLUSTER_HTTP_PORT": str(base + 3),
-        "CLUSTERLITE_CLUSTER_NODE_PORT_BASE": str(base),
-        "CLUSTERLITE_CLUSTER_STATE": str(state),
-        "CLUSTERLITE_CLUSTER_TOPIC": topic,
-    })
+    launcher = Launcher(tmp_path, brokers, topic)
     try:
-        yield env, base, state
+        yield launcher, launcher.base, launcher.state
     finally:
-        run(env, "down", timeout=120)
+        launcher.run("down", timeout=120)
 
 
 def test_launcher_up_curl_examples_status_down(launcher_env, topic):
-    env, base, state = launcher_env
-    up = run(env, "up")
+    launcher, base, state = launcher_env
+    up = launcher.run("up")
     assert up.returncode == 0, up.stdout + up.stderr
     api = f"http://127.0.0.1:{base + 3}"
     assert f"{api}/ui/" in up.stdout
@@ -104,21 +84,21 @@ def test_launcher_up_curl_examples_status_down(launcher_env, topic):
             return self._url
     wait_converged([Remote(u) for u in node_urls])
 
-    status = run(env, "status")
+    status = launcher.run("status")
     assert status.returncode == 0, status.stdout + status.stderr
     pids = sorted(p.read_text() for p in state.glob("*/*.pid"))
     assert len(pids) == 4, pids  # three nodes and nginx
-    again = run(env, "up")  # harmless while running: nothing restarted
+    again = launcher.run("up")  # harmless while running: nothing restarted
     assert again.returncode == 0, again.stdout + again.stderr
     assert sorted(p.read_text() for p in state.glob("*/*.pid")) == pids
-    assert run(env, "status").returncode == 0
+    assert launcher.run("status").returncode == 0
 
-    down = run(env, "down")
+    down = launcher.run("down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert processes_mentioning(str(state)) == []
     for port in [base, base + 1, base + 2, base + 3]:
         assert wait_until(lambda: http_refused(port), 5, f"port {port} closed")
-    after = run(env, "status")
+    after = launcher.run("status")
     assert after.returncode != 0, after.stdout
 
 

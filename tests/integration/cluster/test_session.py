@@ -7,13 +7,12 @@ from http.client import HTTPConnection
 import json
 import os
 import signal
-import subprocess
 import time
 import uuid
 
 import pytest
 
-from harness import BUILD_DIR, REPO, Cluster, free_port_range, http, unique_topic, wait_converged, wait_until
+from harness import Cluster, Launcher, http, unique_topic, wait_converged, wait_until
 
 POSITION = "clusterlite-position"
 
@@ -131,22 +130,13 @@ def test_bad_foreign_and_unreachable_positions(cluster: Cluster):
 
 @pytest.fixture
 def launched(tmp_path, brokers):
-    base = free_port_range(4)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERLITE_")}
-    env.update({"CLUSTERLITE_KAFKA_BROKERS": brokers, "CLUSTERLITE_BUILD_DIR": str(BUILD_DIR),
-                "CLUSTERLITE_CLUSTER_HTTP_PORT": str(base + 3), "CLUSTERLITE_CLUSTER_NODE_PORT_BASE": str(base),
-                "CLUSTERLITE_CLUSTER_STATE": str(tmp_path / "state"),
-                "CLUSTERLITE_CLUSTER_TOPIC": unique_topic("cl_session")})
-
-    def run(*args):
-        return subprocess.run([str(REPO / "scripts" / "cluster"), *args], env=env, cwd=REPO, capture_output=True,
-                              text=True, timeout=180)
-    up = run("up")
+    launcher = Launcher(tmp_path, brokers, unique_topic("cl_session"))
+    up = launcher.run("up")
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        yield base + 3, [base, base + 1, base + 2]
+        yield launcher.nginx_port, launcher.node_ports
     finally:
-        run("down")
+        launcher.run("down")
 
 
 def test_read_your_writes_through_nginx_with_the_cookie_or_the_header(launched):
