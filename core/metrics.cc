@@ -49,6 +49,7 @@ const char* route_label(Route route) {
     case Route::kReady: return "/readyz";
     case Route::kMetrics: return "/metrics";
     case Route::kCluster: return "/_cluster";
+    case Route::kAdmin: return "/_admin";
     case Route::kUi: return "/ui";
     default: return "other";
   }

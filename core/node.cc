@@ -26,7 +26,7 @@ std::unique_ptr<EventLog> make_event_log(const Config& config) {
 
 Node::Node(Config config) : config_(std::move(config)), ui_(config_.http.ui_directory) {
   // Plugins first: a node that cannot serve its tables leaves no database behind.
-  registry_ = PluginRegistry(load_plugins(config_.plugins, config_.node_id));
+  registry_.replace(std::make_shared<const PluginSet>(load_plugins(config_.plugins, config_.node_id)));
   // Shared mode is several nodes on one file by design (Kafka's group splits
   // the partitions among them); any other database belongs to one node.
   if (config_.mode != Mode::kShared) db_lock_ = std::make_unique<DatabaseLock>(config_.database.path);
@@ -65,11 +65,13 @@ void Node::start() {
   applier_ = std::make_unique<Applier>(*store_, registry_, *log_, config_.applier.max_batch, hub_.get(),
                                         &metrics_, /*read_ahead=*/config_.mode == Mode::kReplica);
   applier_->start();
+  reloader_ = std::make_unique<PluginReloader>(config_, registry_, *applier_);
   hub_->set_applied(applier_->applied());
   if (config_.mode == Mode::kShared)
     shared_progress_ = std::make_unique<SharedProgressWatcher>(config_.database.path, config_.database.busy_timeout_ms,
                                                                log_->topic(), *hub_);
-  http_ = std::make_unique<HttpApi>(NodeServices{config_, *store_, registry_, *log_, *hub_, *applier_, metrics_, ui_});
+  http_ = std::make_unique<HttpApi>(NodeServices{config_, *store_, registry_, *log_, *hub_, *applier_, metrics_, ui_,
+                                                 [this] { return reloader_->reload(); }});
   http_->start();
   log::info("node", "node " + config_.node_id + " serving on " + config_.http.address + ":" +
                         std::to_string(http_->port()) + " (" + to_string(config_.mode) + " mode, database " +

@@ -13,6 +13,7 @@
 #include "http/http_api.h"
 #include "http/static_files.h"
 #include "metrics.h"
+#include "plugins/plugin_reload.h"
 #include "plugins/registry.h"
 #include "store/store.h"
 
@@ -32,6 +33,10 @@ class Node {
   // Stops accepting requests, answers those in flight, commits what was
   // applied and closes the log. Idempotent.
   void stop();
+
+  // Loads new and changed plugins without a restart (also what
+  // POST /_admin/plugins/reload and SIGHUP do). Call after start().
+  PluginReloadResult reload_plugins() { return reloader_->reload(); }
 
   uint16_t http_port() const { return http_->port(); }
   const Config& config() const { return config_; }
@@ -53,6 +58,7 @@ class Node {
   std::unique_ptr<EventLog> log_;
   std::unique_ptr<CompletionHub> hub_;
   std::unique_ptr<Applier> applier_;
+  std::unique_ptr<PluginReloader> reloader_;
   std::unique_ptr<SharedProgressWatcher> shared_progress_;  // shared mode only
   std::unique_ptr<HttpApi> http_;
   bool stopped_ = false;

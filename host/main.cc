@@ -80,11 +80,12 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Block the stop signals in every thread; the main thread waits for them.
+  // Block the signals in every thread; the main thread waits for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -105,14 +106,21 @@ int main(int argc, char** argv) {
       auto plugins = load_plugins(config.plugins, config.node_id);
       std::cout << "config OK: node " << config.node_id << ", " << to_string(config.mode) << " mode, database "
                 << config.database.path << ", " << plugins.size() << " plugin(s):";
-      for (auto& p : plugins) std::cout << " " << p.name << "(" << p.table->table_name() << ")";
+      for (auto& p : plugins) std::cout << " " << p.name << "(" << p.table_name << ", version " << p.version << ")";
       std::cout << "\n";
       return 0;
     }
     Node node(std::move(config));
     node.start();
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    for (;;) {
+      sigwait(&stop_signals, &sig);
+      if (sig != SIGHUP) break;
+      // SIGHUP: load new and changed plugins, as POST /_admin/plugins/reload does.
+      log::info("node", "received SIGHUP, reloading plugins");
+      auto result = node.reload_plugins();
+      if (result.ok) log::info("node", "plugins reloaded");
+    }
     log::info("node", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
     node.stop();
   } catch (const std::exception& e) {

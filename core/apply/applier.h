@@ -3,6 +3,16 @@
 // undone by a savepoint and recorded in _cl_rejected), and commits a whole
 // batch together with the next offset of every partition it touched. A crash
 // therefore never applies an event twice or skips one.
+//
+// An event this node cannot apply as every other node would is held, never
+// guessed at: an event of a table no loaded plugin serves, or built by a newer
+// version of the table's plugin than this node runs, goes to _cl_held (in the
+// batch's transaction), and so does every later event of that table. The
+// table is pending until a plugin that can apply them is installed
+// (install(): a reload); the held events are then applied first, in log
+// order, before any later event of the table. Each table's rows depend only
+// on its own events in order, so the result equals that of a node that had
+// the plugin all along.
 #pragma once
 
 #include <clusterlite/event.h>
@@ -41,6 +51,16 @@ struct AppliedEvent {
   // The event's timestamp (when its node accepted the write); the epoch when
   // the record was not a decodable event.
   std::chrono::system_clock::time_point written_at{};
+  // Held for a plugin this node lacks (status is then ok and says nothing).
+  bool held = false;
+};
+
+// A table whose events this node holds (see above).
+struct PendingTable {
+  std::string table;
+  uint64_t held_events = 0;
+  int needs_version = 0;  // the newest plugin version among its held events
+  std::string reason;     // why its first held event was held
 };
 
 // Told about each committed batch, on the applier thread; must not block.
@@ -64,6 +84,8 @@ struct ApplierStats {
   uint64_t failed_commits = 0;
   uint64_t fenced_batches = 0;  // applied again with a savepoint per event, after a refusal
   uint64_t read_by_applier = 0;  // with read-ahead: batches the applier read itself (caught up)
+  uint64_t held = 0;             // events held for a plugin this node lacks
+  uint64_t released = 0;         // held events applied (or rejected) once a plugin could
 };
 
 // Records read from the log and their events, decoded before the batch's
@@ -74,6 +96,8 @@ struct DecodedBatch {
   std::vector<DatabaseEvent> events;  // events[i] decoded from records[i]
   std::vector<std::string> errors;    // "" or why records[i] is not an event
   std::vector<std::chrono::system_clock::time_point> written_at;  // events[i]'s timestamp; the epoch if none
+  // For a batch of held events being released: their _cl_held rows (else empty).
+  std::vector<int64_t> held_seq;
   rapidjson::MemoryPoolAllocator<> pool;
 
   DecodedBatch() = default;
@@ -91,13 +115,28 @@ class Applier {
   // reads and decodes the next batch while this one is applied; only for a
   // log whose poll() may run on another thread than the applier's and whose
   // partitions are never taken away (replica mode).
-  Applier(Store& store, const PluginRegistry& registry, EventLog& log, int max_batch, ApplyListener* listener,
+  // `registry`'s set is put in force by start() and replaced by install().
+  Applier(Store& store, PluginRegistry& registry, EventLog& log, int max_batch, ApplyListener* listener,
           Metrics* metrics = nullptr, bool read_ahead = false);
   ~Applier();
 
-  // Creates every plugin's table (one transaction), positions the log at the
-  // stored offsets and starts the applier thread. Throws if a table cannot be made.
+  // Prepares every plugin's table (one transaction), applies held events the
+  // plugins can serve now, positions the log at the stored offsets and starts
+  // the applier thread. Throws if a table cannot be made.
   void start();
+
+  // Puts `plugins` in force, on the applier thread between two batches:
+  // prepares their tables (one transaction), publishes the set to the
+  // registry, then applies the held events it can serve. Returns "" once
+  // published, or the one-line reason it was refused (nothing changed then);
+  // also when the applier is not running or does not get to it in `timeout`.
+  std::string install(std::shared_ptr<const PluginSet> plugins, std::chrono::milliseconds timeout);
+
+  // The tables this node holds events for, by name.
+  std::vector<PendingTable> pending() const;
+  // Whether `table` is pending here (and how, into `out` when given); cheap
+  // when nothing is.
+  bool is_pending(std::string_view table, PendingTable* out = nullptr) const;
 
   // Stops after the batch in progress is committed; joins the thread.
   void stop();
@@ -123,11 +162,25 @@ class Applier {
   void read_ahead_loop();
   // One attempt at a batch; nullopt when `fenced` is false and the plugin
   // refused an event (the transaction was rolled back).
-  std::optional<std::vector<AppliedEvent>> try_batch(const DecodedBatch& batch, bool fenced);
+  std::optional<std::vector<AppliedEvent>> try_batch(const DecodedBatch& batch, const PluginSet& plugins, bool fenced);
   std::optional<int64_t> stored_offset(int32_t partition);
+  // Creates or migrates the tables of `plugins` and records them in
+  // _cl_plugins, in one transaction; throws naming the plugin (nothing changed).
+  void prepare_tables(const PluginSet& plugins);
+  // Moves events that an earlier release rejected for want of a plugin into
+  // _cl_held, for tables this node never created (so none of their events
+  // was applied here): they are applied once the plugin comes.
+  void hold_rejected_for_want_of_plugin();
+  // Reads _cl_held's summary into held_.
+  void load_held();
+  // Applies the held events that the plugins in force can apply, table by
+  // table, in log order; stops early when the applier is stopping.
+  void release_held();
+  // Runs a pending install() request, if any (applier thread).
+  void run_install();
 
   Store& store_;
-  const PluginRegistry& registry_;
+  PluginRegistry& registry_;
   EventLog& log_;
   int max_batch_;
   ApplyListener* listener_;
@@ -150,6 +203,19 @@ class Applier {
   mutable std::mutex mutex_;
   std::map<int32_t, int64_t> applied_;  // guarded by mutex_
   ApplierStats stats_;                  // guarded by mutex_
+  std::map<std::string, PendingTable, std::less<>> held_;  // guarded by mutex_; written by the applier thread
+  std::atomic<bool> any_held_{false};                        // !held_.empty()
+
+  // install() requests, run by the applier thread (guarded by queue_mutex_).
+  struct InstallRequest {
+    std::shared_ptr<const PluginSet> plugins;
+    std::string result;
+    bool taken = false;  // the applier thread began it
+    bool done = false;
+  };
+  std::shared_ptr<InstallRequest> install_;
+  std::condition_variable install_done_;
+  bool running_ = false;  // guarded by queue_mutex_
 };
 
 }  // namespace clusterlite

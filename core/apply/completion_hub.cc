@@ -83,8 +83,8 @@ void CompletionHub::on_applied(std::vector<AppliedEvent> batch, const std::map<i
       auto it = writes_.find(applied.event_id);
       if (it == writes_.end()) continue;
       answers.emplace_back(std::move(it->second.done),
-                           WriteOutcome{true, std::move(applied.status), applied.partition, applied.offset,
-                                        std::move(applied.row)});
+                           WriteOutcome{!applied.held, applied.held, std::move(applied.status), applied.partition,
+                                        applied.offset, std::move(applied.row)});
       writes_.erase(it);
     }
     if (!offset_waiters_.empty()) {
@@ -143,7 +143,7 @@ void CompletionHub::run() {
     for (auto it = writes_.begin(); it != writes_.end();) {
       auto& w = it->second;
       if (stopping_ || (w.deadline && *w.deadline <= now)) {
-        WriteOutcome outcome{false, Status::Ok(), w.partition, w.offset, std::nullopt};
+        WriteOutcome outcome{false, false, Status::Ok(), w.partition, w.offset, std::nullopt};
         ready_.push_back([done = std::move(w.done), outcome] { done(outcome); });
         it = writes_.erase(it);
         continue;

@@ -28,7 +28,8 @@ namespace clusterlite {
 using Clock = std::chrono::steady_clock;
 
 struct WriteOutcome {
-  bool applied = false;  // false: the deadline passed first (or the hub shut down)
+  bool applied = false;  // false: the deadline passed first (or the hub shut down), or held
+  bool held = false;     // in the log, held on this node for want of a plugin (or a newer version of it)
   Status status;         // the apply verdict when applied
   // Where the event is in the log; -1 when not applied and the log never
   // confirmed it (its outcome is unknown).

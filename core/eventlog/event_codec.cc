@@ -29,6 +29,12 @@ std::string encode_event(const DatabaseEvent& event) {
   event.data.Accept(w);
   w.Key("timestamp");
   w.String(event.timestamp.data(), event.timestamp.size());
+  // Only events of a versioned plugin carry a version: what older nodes and
+  // other producers write stays byte for byte as it was.
+  if (event.plugin_version > 0) {
+    w.Key("plugin_version");
+    w.Int(event.plugin_version);
+  }
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }
@@ -57,6 +63,7 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out,
   out.table_name.clear();
   out.timestamp.clear();
   out.operation = Operation::kInsert;
+  out.plugin_version = 0;
   // The whole event is parsed into out.data's own allocator; its "data" member
   // then becomes out.data without being copied.
   rapidjson::Document& doc = out.data;
@@ -82,6 +89,11 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out,
   if (!is_valid_table_name(out.table_name)) return failed("invalid table_name");
   auto time = parse_rfc3339(out.timestamp);
   if (!time) return failed("timestamp is not RFC 3339");
+  if (auto v = doc.FindMember("plugin_version"); v != doc.MemberEnd()) {
+    if (!v->value.IsInt() || v->value.GetInt() < 0 || v->value.GetInt() > kMaxPluginVersion)
+      return failed("plugin_version must be an integer from 0 to " + std::to_string(kMaxPluginVersion));
+    out.plugin_version = v->value.GetInt();
+  }
   if (!doc.HasMember("data")) return failed("missing field: data");
   rapidjson::Value& data = doc["data"];
   if (!data.IsObject()) return failed("field data must be an object");

@@ -1,6 +1,7 @@
 // Encodes and decodes DatabaseEvent to and from the wire format:
 // {"id": uuid, "operation": "INSERT"|"UPDATE"|"DELETE", "table_name": "...",
-//  "data": {...}, "timestamp": RFC 3339}. Unknown fields are ignored.
+//  "data": {...}, "timestamp": RFC 3339[, "plugin_version": n]}. Unknown
+// fields are ignored; an event without plugin_version is of version 0.
 #pragma once
 
 #include <clusterlite/event.h>
@@ -21,6 +22,9 @@ std::string encode_event(const DatabaseEvent& event);
 // `written_at`, when given, receives the parsed timestamp on success.
 std::string decode_event(std::string_view bytes, DatabaseEvent& out,
                          std::chrono::system_clock::time_point* written_at = nullptr);
+
+// The highest plugin version (CLUSTERLITE_PLUGIN's bound).
+constexpr int kMaxPluginVersion = 1000000;
 
 // Table names the host accepts: ^[a-z][a-z0-9_]{0,62}$.
 bool is_valid_table_name(std::string_view name);

@@ -123,6 +123,10 @@ int http_status(StatusCode code) {
 
 enum class WriteKind { kCreate, kUpdate, kDelete };
 
+// A plugin object; a request holds it until answered, so a reload that
+// replaces the plugin never pulls it from under the request.
+using PluginPtr = std::shared_ptr<TableOperations>;
+
 std::string accepted_body(const std::string& event_id, int32_t partition, int64_t offset, const char* detail) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -182,6 +186,7 @@ class Router {
       case Endpoint::kMetrics: return metrics(r);
       case Endpoint::kClusterStatus: return cluster_status(r);
       case Endpoint::kChecksum: return checksum(std::string(m.params[0]), r);
+      case Endpoint::kReloadPlugins: return reload_plugins(r);
       case Endpoint::kRedirectToUi:
         r->add_header("Location", "/ui/");
         return r->send(302, {}, "text/plain");
@@ -191,20 +196,41 @@ class Router {
 
     // /{table} and /{table}/{id}
     std::string table(m.params[0]);
-    TableOperations* plugin = is_valid_table_name(table) ? s_.services.registry.find(table) : nullptr;
-    if (!plugin) return r->problem(404, "unknown table: " + table.substr(0, 64));
+    if (!is_valid_table_name(table)) return r->problem(404, "unknown table: " + table.substr(0, 64));
+    // A table whose events this node holds is not served here until they are
+    // applied: its rows may be missing events other nodes applied.
+    if (PendingTable pending; s_.services.applier.is_pending(table, &pending)) return refuse_pending(pending, *r);
+    // The request keeps the plugin it starts with, also across a reload.
+    auto plugins = s_.services.registry.current();
+    const LoadedPlugin* loaded = plugins->find(table);
+    if (!loaded) return r->problem(404, "unknown table: " + table.substr(0, 64));
+    const PluginPtr& plugin = loaded->table;
     Position session;
     if (!session_position(req, *r, session)) return;
     if (route.endpoint == Endpoint::kList) return list(req, plugin, table, session, r);
-    if (route.endpoint == Endpoint::kCreate) return write(req, WriteKind::kCreate, plugin, table, {}, session, r);
+    if (route.endpoint == Endpoint::kCreate)
+      return write(req, WriteKind::kCreate, *loaded, table, {}, session, r);
     std::string id;
     if (!decode_id(m.params[1], id)) return r->problem(400, "invalid id in path");
     if (route.endpoint == Endpoint::kGet) return get_one(req, plugin, id, session, r);
-    write(req, route.endpoint == Endpoint::kUpdate ? WriteKind::kUpdate : WriteKind::kDelete, plugin, table, id,
+    write(req, route.endpoint == Endpoint::kUpdate ? WriteKind::kUpdate : WriteKind::kDelete, *loaded, table, id,
           session, r);
   }
 
  private:
+  // 503 for a table this node holds events of: another node may serve it
+  // (nginx retries idempotent requests there).
+  static void refuse_pending(const PendingTable& pending, Responder& r) {
+    r.add_header("Retry-After", "5");
+    r.problem(503,
+              "table " + pending.table + " is pending on this node: " + std::to_string(pending.held_events) +
+                  " events wait for its plugin (" + pending.reason + ")",
+              {},
+              "\"pending_table\":\"" + pending.table + "\",\"held_events\":" +
+                  std::to_string(pending.held_events) + ",\"needs_plugin_version\":" +
+                  std::to_string(pending.needs_version));
+  }
+
   void preflight(const Http::Request& req, Responder& r) {
     r.add_header("Allow", "GET, POST, PUT, DELETE, OPTIONS");
     if (r.cors_allowed()) {
@@ -272,9 +298,15 @@ class Router {
       if (lags)
         for (auto& [_, l] : *lags) total += l;
       bool ready = reachable && lags && total <= max_lag && !router.s_.draining;
+      // Pending tables do not make the node unready: it serves its other
+      // tables, and refuses the pending ones with 503 itself.
+      rapidjson::StringBuffer pending;
+      rapidjson::Writer<rapidjson::StringBuffer> w(pending);
+      write_pending(w, router.s_.services.applier.pending());
       std::string body = std::string(R"({"ready":)") + (ready ? "true" : "false") + R"(,"log_reachable":)" +
                          (reachable && lags ? "true" : "false") + R"(,"lag":)" + std::to_string(total) +
-                         R"(,"max_lag":)" + std::to_string(max_lag) + "}";
+                         R"(,"max_lag":)" + std::to_string(max_lag) + R"(,"pending_tables":)" +
+                         std::string(pending.GetString(), pending.GetSize()) + "}";
       r->send(ready ? 200 : 503, body);
     });
   }
@@ -313,6 +345,23 @@ class Router {
       append_metric(out, "clusterlite_apply_fenced_batches_total", "counter",
                     "Batches applied again with a savepoint per event because the plugin refused an event.",
                     {{"", stats.fenced_batches}});
+      append_metric(out, "clusterlite_events_held_total", "counter",
+                    "Events held for a table this node has no plugin (or too old a plugin) for.",
+                    {{"", stats.held}});
+      append_metric(out, "clusterlite_held_events_released_total", "counter",
+                    "Held events applied (or rejected) once a plugin that can apply them was loaded.",
+                    {{"", stats.released}});
+      std::map<std::string, uint64_t> held;
+      for (auto& t : sv.applier.pending()) held["{table=\"" + t.table + "\"}"] = t.held_events;
+      append_metric(out, "clusterlite_held_events", "gauge",
+                    "Events this node holds per pending table (the table is served by other nodes meanwhile).",
+                    held);
+      std::map<std::string, uint64_t> plugin_info;
+      for (auto& p : sv.registry.current()->plugins())
+        plugin_info["{table=\"" + p.table_name + "\",plugin=\"" + p.name + "\",version=\"" +
+                    std::to_string(p.version) + "\",sha256=\"" + p.sha256 + "\"}"] = 1;
+      append_metric(out, "clusterlite_plugin_info", "gauge", "The plugins this node runs (value 1).",
+                    plugin_info);
       append_metric(out, "clusterlite_pending_writes", "gauge", "Writes waiting for this node to apply them.",
                     {{"", sv.hub.pending_writes()}});
       auto connections = router.s_.guard->counts();
@@ -390,22 +439,62 @@ class Router {
     w.Uint64(stats.rejected);
     w.Key("plugins");
     w.StartArray();
-    for (auto& p : sv.registry.plugins()) {
+    for (auto& p : sv.registry.current()->plugins()) {
       w.StartObject();
       w.Key("name");
       w.String(p.name.c_str());
       w.Key("table");
-      w.String(p.table->table_name().c_str());
+      w.String(p.table_name.c_str());
+      w.Key("version");
+      w.Int(p.version);
+      w.Key("abi");
+      w.Int(p.abi);
+      w.Key("sha256");
+      w.String(p.sha256.c_str());
       w.EndObject();
     }
     w.EndArray();
+    w.Key("pending_tables");
+    write_pending(w, sv.applier.pending());
     w.EndObject();
     r.send(200, std::string(buf.GetString(), buf.GetSize()));
   }
 
+  // The tables this node holds events of, as a JSON array.
+  static void write_pending(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::vector<PendingTable>& pending) {
+    w.StartArray();
+    for (auto& t : pending) {
+      w.StartObject();
+      w.Key("table");
+      w.String(t.table.c_str());
+      w.Key("held_events");
+      w.Uint64(t.held_events);
+      w.Key("needs_plugin_version");
+      w.Int(t.needs_version);
+      w.Key("reason");
+      w.String(t.reason.c_str());
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+
+  // POST /_admin/plugins/reload: on the blocking pool (it reads files and
+  // waits for the applier).
+  void reload_plugins(ResponderPtr r) {
+    auto& state = s_;
+    state.blocking.post([&state, r] {
+      auto result = state.services.reload_plugins();
+      if (result.ok) return r->send(200, result.json());
+      r->problem(422, "plugin reload refused, nothing changed: " + result.error);
+    });
+  }
+
   void checksum(std::string table, ResponderPtr r) {
-    TableOperations* plugin = is_valid_table_name(table) ? s_.services.registry.find(table) : nullptr;
-    if (!plugin) return r->problem(404, "unknown table: " + table.substr(0, 64));
+    if (PendingTable pending; s_.services.applier.is_pending(table, &pending)) return refuse_pending(pending, *r);
+    auto plugins = s_.services.registry.current();
+    const LoadedPlugin* loaded = is_valid_table_name(table) ? plugins->find(table) : nullptr;
+    if (!loaded) return r->problem(404, "unknown table: " + table.substr(0, 64));
+    PluginPtr plugin = loaded->table;
     auto& state = s_;
     state.blocking.post([&state, plugin, table, r] {
       try {
@@ -541,7 +630,7 @@ class Router {
     });
   }
 
-  void get_one(const Http::Request& req, TableOperations* plugin, const std::string& id, const Position& session,
+  void get_one(const Http::Request& req, PluginPtr plugin, const std::string& id, const Position& session,
                ResponderPtr r) {
     bool wants_strong;
     if (!strong(req, *r, wants_strong)) return;
@@ -560,7 +649,7 @@ class Router {
     });
   }
 
-  void list(const Http::Request& req, TableOperations* plugin, const std::string& table, const Position& session,
+  void list(const Http::Request& req, PluginPtr plugin, const std::string& table, const Position& session,
             ResponderPtr r) {
     int limit = kDefaultLimit;
     if (auto l = req.query().get("limit")) {
@@ -646,7 +735,8 @@ class Router {
   // A write taken from its request, while it waits for its turn.
   struct PendingWrite {
     WriteKind kind = WriteKind::kCreate;
-    TableOperations* plugin = nullptr;
+    PluginPtr plugin;
+    int plugin_version = 0;  // stamped on the event
     std::string table;
     std::string id;  // the entity's, for an update or a delete
     DatabaseEvent event;
@@ -657,11 +747,13 @@ class Router {
 
   // Validates a write and builds its event (on the reactor, while the request
   // lives), then appends it once this node has applied the session's position.
-  void write(const Http::Request& req, WriteKind kind, TableOperations* plugin, const std::string& table,
+  void write(const Http::Request& req, WriteKind kind, const LoadedPlugin& loaded, const std::string& table,
              const std::string& id, const Position& session, ResponderPtr r) {
     auto w = std::make_shared<PendingWrite>();
+    const PluginPtr& plugin = loaded.table;
     w->kind = kind;
     w->plugin = plugin;
+    w->plugin_version = loaded.version;
     w->table = table;
     w->id = id;
     w->session = session;
@@ -750,6 +842,7 @@ class Router {
     w->event.id = new_uuid_v4();
     w->event.table_name = w->table;
     w->event.timestamp = format_rfc3339(std::chrono::system_clock::now());
+    w->event.plugin_version = w->plugin_version;
     std::string entity_id(w->event.entity_id());
     std::string value = encode_event(w->event);
     std::string event_id = w->event.id;
@@ -778,6 +871,10 @@ class Router {
     sv.hub.expect(event_id, [&store, &topic, w, entity_id, event_id, r](const WriteOutcome& o) {
       if (!o.applied && o.partition < 0) return send_unknown(*r, *w, entity_id, event_id);
       add_position(*r, topic, w->session, o.partition, o.offset);
+      if (o.held)
+        return send_accepted(*r, w->table, entity_id, event_id, o.partition, o.offset,
+                             "accepted; held on this node until it runs a plugin for this table that can apply it "
+                             "(nodes that do have applied it or will)");
       if (!o.applied)
         return send_accepted(*r, w->table, entity_id, event_id, o.partition, o.offset,
                              "accepted; not applied on this node within the write timeout");

@@ -14,6 +14,7 @@
 #include "eventlog/event_log.h"
 #include "http/static_files.h"
 #include "metrics.h"
+#include "plugins/plugin_reload.h"
 #include "plugins/registry.h"
 #include "store/store.h"
 
@@ -28,6 +29,7 @@ struct NodeServices {
   const Applier& applier;
   Metrics& metrics;
   const StaticFiles& ui;
+  std::function<PluginReloadResult()> reload_plugins;  // POST /_admin/plugins/reload
 };
 
 class HttpApi {

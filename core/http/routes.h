@@ -29,6 +29,7 @@ enum class Endpoint {
   kMetrics,
   kClusterStatus,
   kChecksum,
+  kReloadPlugins,
   kRedirectToUi,
   kUiFile,
   kList,

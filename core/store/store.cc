@@ -100,6 +100,25 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
       key TEXT NOT NULL,
       value BLOB NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS _cl_held (
+      seq INTEGER PRIMARY KEY,
+      topic TEXT NOT NULL,
+      partition INTEGER NOT NULL,
+      offset INTEGER NOT NULL,
+      table_name TEXT NOT NULL,
+      plugin_version INTEGER NOT NULL,
+      event_id TEXT NOT NULL,
+      payload BLOB NOT NULL,
+      reason TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS _cl_held_by_table ON _cl_held (table_name, seq);
+    CREATE TABLE IF NOT EXISTS _cl_plugins (
+      table_name TEXT PRIMARY KEY,
+      plugin TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      sha256 TEXT NOT NULL,
+      prepared_at TEXT NOT NULL
+    ) WITHOUT ROWID;
   )sql");
   for (int i = 0; i < read_connections; ++i) idle_.push_back({open_connection(path_, true, busy_timeout_ms_), 0});
   // Checkpoints run on their own thread and connection, so a commit never

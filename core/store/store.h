@@ -8,6 +8,10 @@
 //   _cl_offsets(topic, partition, next_offset)  next offset to apply per partition
 //   _cl_rejected(topic, partition, offset, event_id, table_name, status, reason, field, payload, rejected_at)
 //   _cl_log(offset, key, value)                 the embedded log (standalone mode)
+//   _cl_held(seq, topic, partition, offset, table_name, plugin_version, event_id, payload, reason)
+//                                               events kept for a table this node cannot serve yet, in log order
+//   _cl_plugins(table_name, plugin, version, sha256, prepared_at)
+//                                               the plugin that last prepared each table here
 #pragma once
 
 #include <SQLiteCpp/Database.h>
@@ -58,6 +62,8 @@ class Store {
   ~Store();
 
   const std::string& path() const { return path_; }
+  // Whether this process is the only writer of the file (every mode but shared).
+  bool sole_writer() const { return sole_writer_; }
 
   // The single writer connection. Only the thread that owns writing
   // (start-up, then the applier) may use it.

@@ -24,4 +24,4 @@ std::unique_ptr<clusterlite::TableOperations> make_notes(const clusterlite::Plug
 
 }  // namespace
 
-CLUSTERLITE_PLUGIN(make_notes)
+CLUSTERLITE_PLUGIN(make_notes, 1)

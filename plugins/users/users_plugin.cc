@@ -24,4 +24,4 @@ std::unique_ptr<clusterlite::TableOperations> make_users(const clusterlite::Plug
 
 }  // namespace
 
-CLUSTERLITE_PLUGIN(make_users)
+CLUSTERLITE_PLUGIN(make_users, 1)

@@ -17,34 +17,39 @@ LoadedPlugin load_users() {
 
 }  // namespace
 
-TEST(PluginRegistry, FindsThePluginServingATable) {
-  PluginRegistry registry;
+TEST(PluginSet, FindsThePluginServingATable) {
   auto users = load_users();
   TableOperations* table = users.table.get();
-  registry.add(std::move(users));
-  EXPECT_EQ(registry.find("users"), table);
-  EXPECT_EQ(registry.find("Users"), nullptr);
-  EXPECT_EQ(registry.find("user"), nullptr);
-  EXPECT_EQ(registry.find("users "), nullptr);
-  EXPECT_EQ(registry.find(""), nullptr);
-  EXPECT_EQ(registry.tables(), std::vector<std::string>{"users"});
-  ASSERT_EQ(registry.plugins().size(), 1u);
-  EXPECT_EQ(registry.plugins()[0].name, "users");
+  std::vector<LoadedPlugin> plugins;
+  plugins.push_back(std::move(users));
+  PluginSet set(std::move(plugins));
+  ASSERT_NE(set.find("users"), nullptr);
+  EXPECT_EQ(set.find("users")->table.get(), table);
+  EXPECT_EQ(set.find("users")->version, 1);
+  EXPECT_EQ(set.find("users")->abi, 2);
+  EXPECT_EQ(set.find("users")->sha256.size(), 64u);
+  EXPECT_EQ(set.find("Users"), nullptr);
+  EXPECT_EQ(set.find("user"), nullptr);
+  EXPECT_EQ(set.find("users "), nullptr);
+  EXPECT_EQ(set.find(""), nullptr);
+  EXPECT_EQ(set.tables(), std::vector<std::string>{"users"});
+  ASSERT_EQ(set.plugins().size(), 1u);
+  EXPECT_EQ(set.plugins()[0].name, "users");
 }
 
-TEST(PluginRegistry, EmptyRegistryFindsNothing) {
+TEST(PluginSet, EmptySetFindsNothing) {
   PluginRegistry registry;
-  EXPECT_EQ(registry.find("users"), nullptr);
-  EXPECT_TRUE(registry.tables().empty());
+  EXPECT_EQ(registry.current()->find("users"), nullptr);
+  EXPECT_TRUE(registry.current()->tables().empty());
 }
 
-TEST(PluginRegistry, DuplicateTableIsAnErrorNamingTheFile) {
-  PluginRegistry registry;
-  registry.add(load_users());
-  auto second = load_users();
-  std::string path = second.path;
+TEST(PluginSet, DuplicateTableIsAnErrorNamingBothFiles) {
+  std::vector<LoadedPlugin> plugins;
+  plugins.push_back(load_users());
+  plugins.push_back(load_users());
+  std::string path = plugins[1].path;
   try {
-    registry.add(std::move(second));
+    PluginSet set(std::move(plugins));
     FAIL() << "a second plugin for table users was accepted";
   } catch (const PluginError& e) {
     std::string what = e.what();
@@ -52,14 +57,21 @@ TEST(PluginRegistry, DuplicateTableIsAnErrorNamingTheFile) {
     EXPECT_NE(what.find("duplicate table name \"users\""), std::string::npos) << what;
     EXPECT_EQ(what.find('\n'), std::string::npos) << what;
   }
-  // The first registration still serves the table.
-  EXPECT_EQ(registry.plugins().size(), 1u);
-  EXPECT_NE(registry.find("users"), nullptr);
 }
 
-TEST(PluginRegistry, ConstructorRejectsDuplicates) {
-  std::vector<LoadedPlugin> plugins;
-  plugins.push_back(load_users());
-  plugins.push_back(load_users());
-  EXPECT_THROW(PluginRegistry{std::move(plugins)}, PluginError);
+TEST(PluginRegistry, ReplaceLeavesHoldersOfTheOldSetTheirPlugin) {
+  std::vector<LoadedPlugin> first;
+  first.push_back(load_users());
+  PluginRegistry registry(std::move(first));
+  auto held = registry.current();
+  std::weak_ptr<TableOperations> old_table = held->find("users")->table;
+  std::vector<LoadedPlugin> second;
+  second.push_back(load_users());
+  registry.replace(std::make_shared<const PluginSet>(std::move(second)));
+  // A request that began before the replace still has its plugin, alive.
+  EXPECT_FALSE(old_table.expired());
+  EXPECT_NE(registry.current()->find("users")->table, held->find("users")->table);
+  held.reset();
+  // Its last user let go: the old plugin is gone.
+  EXPECT_TRUE(old_table.expired());
 }

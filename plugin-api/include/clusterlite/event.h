@@ -32,6 +32,10 @@ struct DatabaseEvent {
   // Plugins use it (never the local clock) for created_at/updated_at so every
   // node stores identical rows.
   std::string timestamp;
+  // The version of the plugin that built the event (0: a plugin without a
+  // version, or an event written by another system). A plugin applies an
+  // event by the rules of that version. Set by the host, not by the plugin.
+  int plugin_version = 0;
 
   // The entity id carried in data, or "" when absent or not a string.
   std::string_view entity_id() const {

@@ -65,6 +65,19 @@ class TableOperations {
 
   // Builds the event for deleting entity `id`.
   virtual Status delete_event(const std::string& id, DatabaseEvent& event) = 0;
+
+  // (ABI 2) Creates the table, or migrates it from the plugin version that
+  // last prepared it on this node: `stored_version` is that version, nullopt
+  // when this node has never prepared the table, 0 when a plugin without a
+  // version made it. Called instead of create_table, inside the transaction
+  // that records the new version, when the plugin is loaded (at start-up or by
+  // a reload); throwing refuses the plugin and changes nothing. The default
+  // calls create_table. Keep migrations idempotent and deterministic: every
+  // node runs them, each when it is upgraded.
+  virtual void prepare_table(SQLite::Database& db, std::optional<int> stored_version) {
+    (void)stored_version;
+    create_table(db);
+  }
 };
 
 }  // namespace clusterlite
