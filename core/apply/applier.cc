@@ -33,8 +33,9 @@ std::optional<int64_t> Applier::stored_offset(int32_t partition) {
 
 void Applier::start() {
   auto& db = store_.writer();
-  prepare_tables(*registry_.current());
+  // Before any table is made: it tells which tables never had a plugin here.
   hold_rejected_for_want_of_plugin();
+  prepare_tables(*registry_.current());
   load_held();
   release_held();
   {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -42,6 +43,24 @@ std::string insert(const std::string& id, const std::string& email) {
   return event_json(Operation::kInsert, id, "User " + id, email);
 }
 
+// An event of the gadgets test plugin (tests/plugins/gadgets) built by `version`.
+std::string gadget_event(Operation op, const std::string& id, const std::string& name, const std::string& serial,
+                         int version = 1) {
+  DatabaseEvent e;
+  e.id = "ev-" + id + "-" + name + "-" + to_string(op);
+  e.operation = op;
+  e.table_name = "gadgets";
+  e.timestamp = "2026-12-07T10:00:00Z";
+  e.plugin_version = version;
+  auto& a = e.data.GetAllocator();
+  e.data.AddMember("id", rapidjson::Value(id.c_str(), a), a);
+  if (op != Operation::kDelete) {
+    e.data.AddMember("name", rapidjson::Value(name.c_str(), a), a);
+    e.data.AddMember("serial", rapidjson::Value(serial.c_str(), a), a);
+  }
+  return encode_event(e);
+}
+
 class ApplierTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -54,12 +73,30 @@ class ApplierTest : public ::testing::Test {
   void open(int busy_timeout_ms = 5000, bool read_ahead = false, int max_batch = 1000) {
     store_ = std::make_unique<Store>(path_, busy_timeout_ms, 2);
     log_ = std::make_unique<EmbeddedLog>(path_, busy_timeout_ms);
-    static const rapidjson::Value kNoSettings(rapidjson::kObjectType);
-    std::vector<LoadedPlugin> plugins;
-    plugins.push_back(load_plugin(test::plugins_directory() + "/users.so", kNoSettings, "test-node"));
-    registry_ = std::make_unique<PluginRegistry>(std::move(plugins));
+    registry_ = std::make_unique<PluginRegistry>(plugins({test::plugins_directory() + "/users.so"}));
     applier_ = std::make_unique<Applier>(*store_, *registry_, *log_, max_batch, nullptr, nullptr, read_ahead);
     registry_->current()->find("users")->table->create_table(store_->writer());
+  }
+  // Opens as open() does with the plugins of `paths`, and starts the applier
+  // (which prepares their tables and applies held events they can serve).
+  void start_with(const std::vector<std::string>& paths) {
+    close();
+    store_ = std::make_unique<Store>(path_, 5000, 2);
+    log_ = std::make_unique<EmbeddedLog>(path_, 5000);
+    registry_ = std::make_unique<PluginRegistry>(plugins(paths));
+    applier_ = std::make_unique<Applier>(*store_, *registry_, *log_, 1000, nullptr, nullptr, false);
+    applier_->start();
+  }
+  static std::vector<LoadedPlugin> plugins(const std::vector<std::string>& paths) {
+    static const rapidjson::Value kNoSettings(rapidjson::kObjectType);
+    std::vector<LoadedPlugin> out;
+    for (auto& p : paths) out.push_back(load_plugin(p, kNoSettings, "test-node"));
+    return out;
+  }
+  static std::string users_so() { return test::plugins_directory() + "/users.so"; }
+  // gadgets.so of a build of tests/plugins/gadgets: "v1", "v2", "v2b", "v3-broken".
+  static std::string gadgets_so(const std::string& build) {
+    return test::plugins_directory() + "/../test-plugins/gadgets-" + build + "/gadgets.so";
   }
   void close() {
     applier_.reset();
@@ -100,10 +137,16 @@ class ApplierTest : public ::testing::Test {
 
   // Waits (bounded) until the applier's committed offset of partition 0 reaches `offset`.
   bool wait_applied(int64_t offset) {
+    return wait_for([&] {
+      auto applied = applier_->applied();
+      return applied.count(0) && applied[0] >= offset;
+    });
+  }
+  // Waits (bounded) until `done()` holds: held events apply after install() returns.
+  bool wait_for(const std::function<bool()>& done) {
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (std::chrono::steady_clock::now() < deadline) {
-      auto applied = applier_->applied();
-      if (applied.count(0) && applied[0] >= offset) return true;
+      if (done()) return true;
       std::this_thread::sleep_for(10ms);
     }
     return false;
@@ -411,4 +454,106 @@ TEST_F(ApplierTest, ReadingMovesToTheApplierWhenCaughtUpAndEveryEventIsAppliedOn
   EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 16 + 4 * (10 - 2) + 12);
   EXPECT_EQ(count("SELECT COUNT(*) FROM users WHERE email LIKE '%@renamed.example.com'"), 4 * (5 - 1));
   EXPECT_EQ(stored_offset(), events);
+}
+
+// ---- Events held for a plugin this node lacks -----------------------------
+
+TEST_F(ApplierTest, EventsOfATableWithoutAPluginAreHeldAndAppliedInLogOrderOnceItComes) {
+  auto out = applier_->apply_batch(records(0, {
+      gadget_event(Operation::kInsert, "g1", "first", "s1"),
+      insert("u1", "ann@example.com"),
+      gadget_event(Operation::kUpdate, "g1", "renamed", "s1"),
+      gadget_event(Operation::kInsert, "g2", "second", "s2"),
+      gadget_event(Operation::kDelete, "g2", "", ""),
+      insert("u2", "bob@example.com"),
+  }));
+  ASSERT_EQ(out.size(), 6u);
+  for (int i : {0, 2, 3, 4}) EXPECT_TRUE(out[i].held && out[i].status.ok()) << i;
+  EXPECT_FALSE(out[1].held);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_held WHERE table_name = 'gadgets'"), 4);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected"), 0);
+  EXPECT_EQ(stored_offset(), 6) << "held events are past, like applied ones";
+  PendingTable pending;
+  ASSERT_TRUE(applier_->is_pending("gadgets", &pending));
+  EXPECT_EQ(pending.held_events, 4u);
+  EXPECT_NE(pending.reason.find("no plugin serves table gadgets"), std::string::npos) << pending.reason;
+  EXPECT_FALSE(applier_->is_pending("users"));
+
+  // With the plugin, the node applies them first, in order: the update after
+  // the insert, the delete after its insert.
+  start_with({users_so(), gadgets_so("v1")});
+  EXPECT_FALSE(applier_->is_pending("gadgets"));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_held"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM gadgets WHERE id = 'g1' AND name = 'renamed'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM gadgets"), 1);
+  EXPECT_EQ(applier_->stats().released, 4u);
+  EXPECT_EQ(stored_offset(), 6);
+}
+
+TEST_F(ApplierTest, AReloadInstallsAPluginLiveAndItsHeldEventsApplyBeforeLaterOnes) {
+  start_with({users_so()});
+  append(gadget_event(Operation::kInsert, "g1", "first", "s1"));
+  append(gadget_event(Operation::kUpdate, "g1", "second", "s1"));
+  ASSERT_TRUE(wait_applied(2));
+  EXPECT_TRUE(applier_->is_pending("gadgets"));
+  EXPECT_EQ(applier_->install(std::make_shared<const PluginSet>(plugins({users_so(), gadgets_so("v1")})), 10s), "");
+  EXPECT_TRUE(wait_for([&] { return !applier_->is_pending("gadgets"); }));
+  ASSERT_NE(registry_->current()->find("gadgets"), nullptr);
+  append(gadget_event(Operation::kUpdate, "g1", "third", "s1"));
+  ASSERT_TRUE(wait_applied(3));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM gadgets WHERE id = 'g1' AND name = 'third'"), 1);
+  EXPECT_EQ(count("SELECT version FROM _cl_plugins WHERE table_name = 'gadgets'"), 1);
+}
+
+TEST_F(ApplierTest, EventsOfANewerPluginVersionAreHeldUntilTheNodeIsUpgraded) {
+  start_with({users_so(), gadgets_so("v1")});
+  append(gadget_event(Operation::kInsert, "g1", "one", "dup", 1));
+  append(gadget_event(Operation::kInsert, "g2", "two", "dup", 2));  // version 2 refuses the duplicate
+  append(gadget_event(Operation::kInsert, "g3", "three", "x", 1));  // behind a held event of its table
+  ASSERT_TRUE(wait_applied(3));
+  PendingTable pending;
+  ASSERT_TRUE(applier_->is_pending("gadgets", &pending));
+  EXPECT_EQ(pending.held_events, 2u);
+  EXPECT_EQ(pending.needs_version, 2);
+  EXPECT_NE(pending.reason.find("built by version 2"), std::string::npos) << pending.reason;
+  EXPECT_EQ(count("SELECT COUNT(*) FROM gadgets"), 1) << "version 1 must not apply a version 2 event";
+
+  // Upgraded: version 2 refuses g2 as every version 2 node does, and applies g3 after it.
+  EXPECT_EQ(applier_->install(std::make_shared<const PluginSet>(plugins({users_so(), gadgets_so("v2")})), 10s), "");
+  EXPECT_TRUE(wait_for([&] { return !applier_->is_pending("gadgets"); }));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM gadgets WHERE id IN ('g1', 'g3')"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM gadgets WHERE id = 'g2'"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected WHERE offset = 1 AND reason = 'serial already in use'"), 1);
+  // Version 2 migrated the table version 1 made.
+  EXPECT_EQ(count("SELECT COUNT(*) FROM pragma_table_info('gadgets') WHERE name = 'note'"), 1);
+  EXPECT_EQ(count("SELECT version FROM _cl_plugins WHERE table_name = 'gadgets'"), 2);
+}
+
+TEST_F(ApplierTest, AnInstallWhosePreparationFailsChangesNothing) {
+  start_with({users_so(), gadgets_so("v1")});
+  auto before = registry_->current();
+  std::string error =
+      applier_->install(std::make_shared<const PluginSet>(plugins({users_so(), gadgets_so("v3-broken")})), 10s);
+  EXPECT_NE(error.find("preparing table gadgets failed: migration refused"), std::string::npos) << error;
+  EXPECT_EQ(registry_->current(), before);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'gadgets_migration_scratch'"), 0);
+  EXPECT_EQ(count("SELECT version FROM _cl_plugins WHERE table_name = 'gadgets'"), 1);
+}
+
+TEST_F(ApplierTest, EventsAnEarlierReleaseRejectedForWantOfAPluginAreHeldAtStartUp) {
+  // What a node of the previous release recorded for a table it had no plugin for.
+  std::string payload = gadget_event(Operation::kInsert, "g1", "kept", "s1", 0);
+  {
+    SQLite::Statement q(store_->writer(),
+                        "INSERT INTO _cl_rejected (topic, partition, offset, event_id, table_name, status, reason, "
+                        "field, payload, rejected_at) VALUES ('_embedded', 0, 0, 'ev-g1', 'gadgets', 2, "
+                        "'no plugin serves table gadgets', '', ?, '2026-12-01T00:00:00Z')");
+    q.bind(1, payload.data(), static_cast<int>(payload.size()));
+    q.exec();
+  }
+  start_with({users_so(), gadgets_so("v1")});
+  EXPECT_EQ(count("SELECT COUNT(*) FROM gadgets WHERE id = 'g1'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_held"), 0);
 }

@@ -8,6 +8,9 @@
 //              of version 1 are still applied by version 1's rules. Version 2
 //              also adds a column, migrating a table version 1 made.
 //
+// A third build (v3-broken, version 3) fails in prepare_table, as a bad
+// migration would.
+//
 // A node that ran version 1 on a version 2 event would accept a duplicate
 // that every version 2 node refuses: the host must hold such events instead.
 #include <clusterlite/plugin.h>
@@ -72,6 +75,11 @@ class Gadgets : public clusterlite::TableOperations {
   void create_table(SQLite::Database& db) override { prepare_table(db, std::nullopt); }
 
   void prepare_table(SQLite::Database& db, std::optional<int> stored_version) override {
+#ifdef GADGETS_FAIL_PREPARE
+    // A build whose migration fails halfway: what it wrote must not stay.
+    db.exec("CREATE TABLE IF NOT EXISTS gadgets_migration_scratch (x)");
+    throw std::runtime_error("migration refused");
+#endif
     db.exec("CREATE TABLE IF NOT EXISTS gadgets (id TEXT PRIMARY KEY, name TEXT NOT NULL, serial TEXT NOT NULL)");
 #if GADGETS_VERSION >= 2
     // Version 2 keeps a note beside each gadget: a table made by version 1
