@@ -51,7 +51,7 @@ TEST(Cli, CheckConfigSummarisesTheShippedStandaloneConfig) {
   auto r = run_clusterlite({"--check-config", "--config", kSourceDir + "/config/standalone.json"},
                            {{"CLUSTERLITE_PLUGINS_DIR", plugins_directory()}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "config OK: node standalone-1, standalone mode, database " + db + ", 1 plugin(s): users(users)\n");
+  EXPECT_EQ(r.out, "config OK: node standalone-1, standalone mode, database " + db + ", 1 plugin(s): users(users, version 1)\n");
   EXPECT_EQ(fs::exists(db), db_existed) << "--check-config must not create the database";
 }
 

@@ -58,6 +58,7 @@ for _path, _methods in {
     "/ui": ("get",),
     "/ui/": ("get",),
     "/ui/{file}": ("get",),
+    "/_admin/plugins/reload": ("post",),
 }.items():
     for _m in _methods:
         NOT_PROVOKED[(_path, _m, "503")] = _UNAVAILABLE
@@ -166,8 +167,9 @@ class Answer:
 
 
 class Node:
-    def __init__(self, port):
+    def __init__(self, port, plugins_dir=None):
         self.port = port
+        self.plugins_dir = plugins_dir  # the node's own plugins directory
 
     def request(self, method, path, body=None, headers=None, token=WRITE_TOKEN, content_type="application/json"):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
@@ -194,10 +196,13 @@ class Node:
 @pytest.fixture(scope="module")
 def node():
     binary = BUILD / "bin" / "clusterlite"
-    plugins = BUILD / "plugins"
     assert binary.is_file(), f"no node binary at {binary} (set CLUSTERLITE_BUILD_DIR)"
     with tempfile.TemporaryDirectory(prefix="clusterlite-openapi-") as tmp:
         tmp = Path(tmp)
+        # A plugins directory of its own, so the reload route can be shown a broken file.
+        plugins = tmp / "plugins"
+        plugins.mkdir()
+        (plugins / "users.so").write_bytes((BUILD / "plugins" / "users.so").read_bytes())
         ui = tmp / "ui"
         ui.mkdir()
         (ui / "index.html").write_text("<!doctype html><title>ui</title>\n")
@@ -222,7 +227,7 @@ def node():
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERLITE_")}
         log = open(tmp / "node.log", "wb")
         proc = subprocess.Popen([str(binary), "--config", str(tmp / "node.json")], stdout=log, stderr=log, env=env)
-        n = Node(port)
+        n = Node(port, plugins)
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -414,6 +419,20 @@ def test_live_node_matches_openapi(node, spec):
     a = node.request("POST", "/_cluster/checksum/users", body={})
     c.check(a, "/_cluster/checksum/{table}", "post", 405)
     c.check_allow(a, "/_cluster/checksum/{table}")
+
+    # Live plugin reload: a write token; a broken file changes nothing.
+    reload = "/_admin/plugins/reload"
+    c.check(node.request("POST", reload, token=None), reload, "post", 401)
+    c.check(node.request("POST", reload, token=READ_TOKEN), reload, "post", 403)
+    a = node.request("POST", reload)
+    c.check(a, reload, "post", 200)
+    assert [(p["table"], p["change"]) for p in a.json()["plugins"]] == [("users", "unchanged")]
+    (node.plugins_dir / "broken.so").write_text("not a shared object")
+    a = node.request("POST", reload)
+    c.check(a, reload, "post", 422)
+    assert "broken.so: not an ELF shared object" in a.json()["detail"]
+    (node.plugins_dir / "broken.so").unlink()
+    c.check(node.request("GET", "/users", token=READ_TOKEN), "/{table}", "get", 200)
 
     # CORS preflight on every documented path.
     concrete = {
