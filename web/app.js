@@ -48,7 +48,7 @@ function askToken(reason) {
   return pendingToken;
 }
 
-const cluster = new ClusterPanel($('nodes'), $('served-by'));
+const cluster = new ClusterPanel($('nodes'), $('served-by'), $('cluster-warnings'));
 const users = new UsersView({ toast });
 
 onServedBy((node) => cluster.setServedBy(node));

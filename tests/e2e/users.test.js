@@ -227,6 +227,11 @@ describe(`web UI at ${BASE_URL}/ui/`, () => {
     const count = await page.locator('#nodes .node').count();
     assert.equal(count, expected ? expected.length : 1);
     assert.ok(await page.locator('#nodes .partitions tbody tr').count() >= count, 'each node lists its partitions');
+    // Every node runs the same users plugin: listed on each card, and no warning.
+    const tables = await page.$$eval('#nodes .node', (nodes) => nodes.map((n) =>
+      [...n.querySelectorAll('table.plugins tbody tr')].map((r) => r.cells[0].textContent)));
+    assert.ok(tables.every((t) => t.includes('users')), `each node lists the users plugin: ${JSON.stringify(tables)}`);
+    assert.deepEqual(await page.$$eval('#cluster-warnings li', (items) => items.map((li) => li.textContent)), []);
   });
 
   it('fits a 375 px phone screen', async () => {
