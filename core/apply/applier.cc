@@ -638,6 +638,17 @@ void Applier::run() {
     while (!stopping_) {
       run_install();
       if (read(own)) apply_and_publish(own);
+      if (!store_.sole_writer()) {
+        // Shared mode: other nodes on the file hold and release events too.
+        // This node applies what it can of what any of them held, and does
+        // not refuse a table another node released.
+        try {
+          load_held();
+          if (any_held_.load(std::memory_order_acquire)) release_held();
+        } catch (const std::exception& e) {
+          log::error("applier", std::string("reading the held events failed: ") + e.what());
+        }
+      }
     }
     return;
   }

@@ -557,3 +557,28 @@ TEST_F(ApplierTest, EventsAnEarlierReleaseRejectedForWantOfAPluginAreHeldAtStart
   EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_rejected"), 0);
   EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_held"), 0);
 }
+
+TEST_F(ApplierTest, SharedModeANodeWithThePluginAppliesWhatAnotherNodeHeld) {
+  close();
+  // Two nodes on one file (shared mode): A has the gadgets plugin and runs;
+  // B has none and holds the gadgets events of the partition it applies.
+  Store store_a(path_, 5000, 2, 0, /*sole_writer=*/false);
+  EmbeddedLog log_a(path_, 5000);
+  PluginRegistry registry_a(plugins({users_so(), gadgets_so("v1")}));
+  Applier a(store_a, registry_a, log_a, 1000, nullptr, nullptr, false);
+  a.start();
+  Store store_b(path_, 5000, 2, 0, /*sole_writer=*/false);
+  EmbeddedLog log_b(path_, 5000);
+  PluginRegistry registry_b(plugins({users_so()}));
+  Applier b(store_b, registry_b, log_b, 1000, nullptr, nullptr, false);
+  auto out = b.apply_batch(records(0, {gadget_event(Operation::kInsert, "g1", "one", "s1"),
+                                       gadget_event(Operation::kUpdate, "g1", "two", "s1")}));
+  ASSERT_TRUE(out[0].held && out[1].held);
+  // A, running, finds them in the shared file and applies them in order.
+  EXPECT_TRUE(wait_for([&] { return count("SELECT COUNT(*) FROM gadgets WHERE name = 'two'") == 1; }));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM _cl_held"), 0);
+  EXPECT_TRUE(wait_for([&] { return !a.is_pending("gadgets"); }));
+  a.stop();
+  log_a.close();
+  log_b.close();
+}

@@ -247,3 +247,38 @@ def test_live_reload_under_load_fails_no_request(cluster: Cluster, tmp_path: Pat
     expected = hashlib.sha256((TEST_PLUGINS / f"gadgets-{'v2b' if swaps % 2 else 'v2'}" / "gadgets.so")
                               .read_bytes()).hexdigest()
     assert sha == expected
+
+
+def test_shared_mode_a_node_with_the_plugin_applies_what_another_held(tmp_path: Path, brokers: str, topic: str):
+    """Two nodes on one database file split the partitions; only node 1 has
+    the plugin. Node 1 stops; node 2, alone on the file, holds the gadgets
+    events an outside producer writes. Node 1 comes back and applies them, in
+    order, once, in the shared file."""
+    from test_external_events import KCAT, event, produce
+    if KCAT is None:
+        pytest.fail("kcat is not installed: run ./scripts/deps")
+    with Cluster(tmp_path, brokers, topic, mode="shared") as cluster:
+        n1, n2 = add_nodes(cluster, 2, {1: "v1"})
+        made = []
+        for k in range(30):
+            r = n1.request("POST", "/gadgets", gadget(f"shared-{k}"))
+            assert r.status in (201, 202), (r.status, r.body[:200])
+            made.append(r.json())
+        wait_until(lambda: n1.query("SELECT count(*) FROM gadgets")[0][0] == 30, 30, "30 gadgets in the file")
+        n1.stop()
+        renames = [("gadgets", event("UPDATE", {"id": g["id"], "name": f"renamed {k}", "serial": g["serial"]},
+                                     table="gadgets")) for k, g in enumerate(made[:10])]
+        produce(cluster, tmp_path, renames)
+        wait_until(lambda: n2.query("SELECT count(*) FROM _cl_held")[0][0] == 10, 30, "node-2 to hold 10 events")
+        assert n2.request("GET", "/gadgets").status == 503
+        n1.start()
+
+        def settled():
+            held = n1.query("SELECT count(*) FROM _cl_held")[0][0]
+            renamed = n1.query("SELECT count(*) FROM gadgets WHERE name LIKE 'renamed %'")[0][0]
+            return held == 0 and renamed == 10
+        wait_until(settled, 30, "node-1 to apply what node-2 held")
+        assert n1.query("SELECT count(*) FROM gadgets")[0][0] == 30
+        wait_until(lambda: n1.request("GET", "/gadgets?limit=100").status == 200, 10, "node-1 to serve gadgets")
+        assert len(n1.request("GET", "/gadgets?limit=100").json()) == 30
+        assert n1.query("SELECT count(*) FROM _cl_rejected")[0][0] == 0
