@@ -36,6 +36,7 @@ void Applier::start() {
   // Before any table is made: it tells which tables never had a plugin here.
   hold_rejected_for_want_of_plugin();
   prepare_tables(*registry_.current());
+  find_unserved(*registry_.current());
   load_held();
   release_held();
   {
@@ -107,6 +108,7 @@ void Applier::run_install() {
   std::string result;
   try {
     prepare_tables(*request->plugins);
+    find_unserved(*request->plugins);
     registry_.replace(request->plugins);
   } catch (const std::exception& e) {
     result = e.what();
@@ -121,20 +123,46 @@ void Applier::run_install() {
   if (result.empty()) release_held();
 }
 
+namespace {
+
+PendingTable unserved_table(const std::string& table) {
+  return {table, 0, 0, "no plugin serves table " + table + " on this node (its plugin was removed; its rows are kept)"};
+}
+
+}  // namespace
+
 std::vector<PendingTable> Applier::pending() const {
   std::lock_guard lock(mutex_);
   std::vector<PendingTable> out;
   for (auto& [_, t] : held_) out.push_back(t);
+  for (auto& table : unserved_)
+    if (!held_.count(table)) out.push_back(unserved_table(table));
   return out;
 }
 
 bool Applier::is_pending(std::string_view table, PendingTable* out) const {
-  if (!any_held_.load(std::memory_order_acquire)) return false;
+  if (!any_held_.load(std::memory_order_acquire) && !any_unserved_.load(std::memory_order_acquire)) return false;
   std::lock_guard lock(mutex_);
-  auto it = held_.find(table);
-  if (it == held_.end()) return false;
-  if (out) *out = it->second;
+  if (auto it = held_.find(table); it != held_.end()) {
+    if (out) *out = it->second;
+    return true;
+  }
+  auto it = unserved_.find(table);
+  if (it == unserved_.end()) return false;
+  if (out) *out = unserved_table(*it);
   return true;
+}
+
+void Applier::find_unserved(const PluginSet& plugins) {
+  std::set<std::string, std::less<>> unserved;
+  SQLite::Statement q(store_.writer(), "SELECT table_name FROM _cl_plugins");
+  while (q.executeStep()) {
+    std::string table = q.getColumn(0).getString();
+    if (!plugins.find(table)) unserved.insert(std::move(table));
+  }
+  std::lock_guard lock(mutex_);
+  unserved_ = std::move(unserved);
+  any_unserved_.store(!unserved_.empty(), std::memory_order_release);
 }
 
 std::map<int32_t, int64_t> Applier::applied() const {

@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -173,6 +174,9 @@ class Applier {
   void hold_rejected_for_want_of_plugin();
   // Reads _cl_held's summary into held_.
   void load_held();
+  // The tables this node prepared (_cl_plugins) that `plugins` does not
+  // serve, into unserved_: pending until a plugin for them is loaded again.
+  void find_unserved(const PluginSet& plugins);
   // Applies the held events that the plugins in force can apply, table by
   // table, in log order; stops early when the applier is stopping.
   void release_held();
@@ -205,6 +209,8 @@ class Applier {
   ApplierStats stats_;                  // guarded by mutex_
   std::map<std::string, PendingTable, std::less<>> held_;  // guarded by mutex_; written by the applier thread
   std::atomic<bool> any_held_{false};                        // !held_.empty()
+  std::set<std::string, std::less<>> unserved_;              // guarded by mutex_
+  std::atomic<bool> any_unserved_{false};                    // !unserved_.empty()
 
   // install() requests, run by the applier thread (guarded by queue_mutex_).
   struct InstallRequest {

@@ -282,3 +282,24 @@ def test_shared_mode_a_node_with_the_plugin_applies_what_another_held(tmp_path: 
         wait_until(lambda: n1.request("GET", "/gadgets?limit=100").status == 200, 10, "node-1 to serve gadgets")
         assert len(n1.request("GET", "/gadgets?limit=100").json()) == 30
         assert n1.query("SELECT count(*) FROM _cl_rejected")[0][0] == 0
+
+
+def test_a_removed_plugin_turns_its_table_pending_and_keeps_its_rows(cluster: Cluster):
+    n1, n2 = add_nodes(cluster, 2, {1: "v1", 2: "v1"})
+    made = [n1.request("POST", "/gadgets", gadget(f"kept-{k}")).json() for k in range(5)]
+    wait_converged([n1, n2], table="gadgets")
+    (Path(n2.extra["plugins"]["directory"]) / "gadgets.so").unlink()
+    answer = reload(n2)
+    assert ("gadgets", "removed") in {(p["table"], p["change"]) for p in answer["plugins"]}
+    r = n2.request("GET", f"/gadgets/{made[0]['id']}")
+    assert r.status == 503 and "no plugin serves table gadgets" in r.json()["detail"], (r.status, r.body[:300])
+    assert "gadgets" in pending(n2)
+    # Writes go on through node 1; node 2 holds them, its rows stay.
+    assert n1.request("POST", "/gadgets", gadget("while-removed")).status == 201
+    wait_until(lambda: pending(n2)["gadgets"]["held_events"] == 1, 30, "node-2 to hold the new gadget")
+    assert len(gadget_rows(n2)) == 5
+    install(n2, "v1")
+    reload(n2)
+    wait_until(lambda: "gadgets" not in pending(n2), 30, "node-2 to serve gadgets again")
+    wait_converged([n1, n2], table="gadgets")
+    assert len(gadget_rows(n2)) == 6
