@@ -349,7 +349,7 @@ def check_config(env_overrides):
 def test_image_config_is_accepted_by_the_node():
     out = check_config({})
     assert out.returncode == 0, out.stderr
-    assert "standalone mode" in out.stdout and "users(users)" in out.stdout, out.stdout
+    assert "standalone mode" in out.stdout and "users(users, version 1)" in out.stdout, out.stdout
 
 
 @pytest.mark.parametrize("name", NODES)
