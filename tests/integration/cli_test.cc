@@ -51,8 +51,29 @@ TEST(Cli, CheckConfigSummarisesTheShippedStandaloneConfig) {
   auto r = run_clusterlite({"--check-config", "--config", kSourceDir + "/config/standalone.json"},
                            {{"CLUSTERLITE_PLUGINS_DIR", plugins_directory()}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "config OK: node standalone-1, standalone mode, database " + db + ", 1 plugin(s): users(users, version 1)\n");
+  EXPECT_EQ(r.out, "config OK: node standalone-1, standalone mode, database " + db +
+                       ", 1 plugin(s): users(users, version 1)\n");
   EXPECT_EQ(fs::exists(db), db_existed) << "--check-config must not create the database";
+}
+
+// A config that parses but names a plugin the node cannot load: exit status 1
+// (2 is for the config itself), nothing on stdout, one line on stderr naming
+// the file and why; never a crash, even for a plugin that would corrupt the
+// heap if it were called (the old std::string ABI). The other refusals are in
+// plugin_startup_test.cc (BrokenPlugin.CheckConfigFailsWithTheSameLine).
+TEST(Cli, CheckConfigWithAPluginItCannotLoadExitsOne) {
+  TempDir dir;
+  std::ofstream(dir.path() + "/c.json") << R"({"node_id":"n1","database":{"path":"db.sqlite"}})";
+  std::string plugins = std::string(CLUSTERLITE_FIXTURE_PLUGINS_DIR) + "/old_string_abi";
+  auto r = run_clusterlite({"--check-config", "--config", dir.path() + "/c.json"},
+                           {{"CLUSTERLITE_PLUGINS_DIR", plugins}});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "clusterlite: plugin " + plugins +
+                       "/old_string_abi.so: built with the old std::string ABI (_GLIBCXX_USE_CXX11_ABI=0); this node "
+                       "uses the C++11 std::string ABI (_GLIBCXX_USE_CXX11_ABI=1) (rebuild it without "
+                       "-D_GLIBCXX_USE_CXX11_ABI)\n");
+  EXPECT_FALSE(fs::exists(dir.path() + "/db.sqlite")) << "--check-config must not create the database";
 }
 
 TEST(Cli, CheckConfigAppliesEnvironmentOverrides) {
