@@ -1,10 +1,13 @@
 // NotesTable: a small entity served by an out-of-tree plugin.
 //   notes(id TEXT PRIMARY KEY, title, body, created_at, updated_at)
 // title: required string, 1..max_title_length characters (setting, default 100);
-// body: optional string (default ""). Ids are generated UUIDv4.
+// body: optional string (default ""). Ids are generated UUIDv7 (time-ordered).
+// It follows docs/plugins.md: one statement per event, prepared statements
+// from a clusterlite::StatementCache, a WITHOUT ROWID table keyed by the id.
 #pragma once
 
 #include <clusterlite/plugin.h>
+#include <clusterlite/statement_cache.h>
 
 #include <string>
 
@@ -31,6 +34,7 @@ class NotesTable : public clusterlite::TableOperations {
                            clusterlite::DatabaseEvent& event) const;
 
   size_t max_title_length_;
+  clusterlite::StatementCache statements_;
 };
 
 }  // namespace notes

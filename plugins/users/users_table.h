@@ -2,7 +2,7 @@
 //   users(id TEXT PRIMARY KEY, name, email UNIQUE (case-insensitive),
 //         created_at, updated_at)
 // name: required, 1..max_name_length characters (setting, default 200);
-// email: required, syntactically valid, unique. Ids are generated UUIDv4.
+// email: required, syntactically valid, unique. Ids are generated UUIDv7.
 #pragma once
 
 #include <clusterlite/plugin.h>

@@ -43,6 +43,9 @@ REPO = Path(__file__).resolve().parents[3]
 BUILD_DIR = Path(os.environ.get("CLUSTERLITE_BUILD_DIR") or REPO / "build").resolve()
 BINARY = BUILD_DIR / "bin" / "clusterlite"
 PLUGINS_DIR = BUILD_DIR / "plugins"
+# examples/notes-plugin built in the tree (tests/integration/CMakeLists.txt),
+# outside PLUGINS_DIR: no node loads it unless a test puts it in its directory.
+EXAMPLE_PLUGINS_DIR = BUILD_DIR / "example-plugins"
 
 _live_processes: set[subprocess.Popen] = set()
 
@@ -347,6 +350,18 @@ class Launcher:
         return subprocess.run([str(REPO / "scripts" / "cluster"), *args], env=self.env, cwd=REPO,
                               capture_output=True, text=True, timeout=timeout)
 
+    def node_url(self, i: int) -> str:
+        """Node i's own address (1-based, as the launcher names them)."""
+        return f"http://127.0.0.1:{self.node_ports[i - 1]}"
+
+    @property
+    def nginx_url(self) -> str:
+        return f"http://127.0.0.1:{self.nginx_port}"
+
+    def plugins_dir(self, i: int) -> Path:
+        """The plugins directory node i loads from."""
+        return self.state / f"node-{i}" / "plugins"
+
 
 class Cluster:
     """A set of nodes sharing a broker and a topic; stops them all on close()."""
@@ -421,7 +436,8 @@ if pytest is not None:
         return cluster.start(3)
 
 __all__ = [
-    "REPO", "BUILD_DIR", "BINARY", "Response", "Node", "Cluster", "Launcher", "http", "wait_until", "wait_converged",
+    "REPO", "BUILD_DIR", "BINARY", "PLUGINS_DIR", "EXAMPLE_PLUGINS_DIR", "Response", "Node", "Cluster", "Launcher",
+    "http", "wait_until", "wait_converged",
     "caught_up", "free_port", "free_port_range", "port_is_free", "unique_topic", "test_brokers",
     "brokers", "topic", "cluster", "cluster3",
 ]
