@@ -135,7 +135,10 @@ got=$(curl -fsS -m 10 "http://127.0.0.1:$port/users/$uid") || fail "GET /users/$
 [[ "$got" == *'"email":"ada@example.org"'* ]] || fail "GET /users/$uid returned $got"
 
 echo "== the web UI from the prefix"
-curl -fsS -m 10 "http://127.0.0.1:$port/ui/" | grep -qi "<html" || fail "GET /ui/ does not serve the UI"
+# Read the whole page first: grep -q stops reading at the first match, which
+# would fail curl's write (and the pipeline) once the page is long enough.
+ui_page=$(curl -fsS -m 10 "http://127.0.0.1:$port/ui/") || fail "GET /ui/ failed"
+grep -qi "<html" <<<"$ui_page" || fail "GET /ui/ does not serve the UI"
 
 echo "== stop the node"
 kill -TERM "$node_pid"
