@@ -267,11 +267,15 @@ void apply_env_overrides(Config& c, const std::function<const char*(const char*)
   if (auto v = env("CLUSTERLITE_KAFKA_TOPIC")) c.kafka.topic = *v;
   if (auto v = env("CLUSTERLITE_PLUGINS_DIR")) c.plugins.directory = *v;
   if (auto v = env("CLUSTERLITE_UI_DIR")) c.http.ui_directory = *v;
+  // Comma-separated; spaces around each token are dropped ("a, b").
   auto tokens = [](const std::string& list) {
     std::vector<std::string> out;
     std::stringstream ss(list);
-    for (std::string t; std::getline(ss, t, ',');)
-      if (!t.empty()) out.push_back(t);
+    for (std::string t; std::getline(ss, t, ',');) {
+      auto first = t.find_first_not_of(" \t");
+      if (first == std::string::npos) continue;
+      out.push_back(t.substr(first, t.find_last_not_of(" \t") - first + 1));
+    }
     return out;
   };
   if (auto v = env("CLUSTERLITE_READ_TOKENS")) c.auth.read_tokens = tokens(*v);
@@ -288,9 +292,13 @@ void finalize_config(Config& c) {
       fail("node_id", "may contain only letters, digits, '-', '_' and '.'");
   if (c.database.path.empty()) fail("database.path", "must not be empty");
   for (auto* list : {&c.auth.read_tokens, &c.auth.write_tokens})
-    for (auto& t : *list)
-      if (t.size() < 16) fail(list == &c.auth.read_tokens ? "auth.read_tokens" : "auth.write_tokens",
-                              "tokens must be at least 16 characters");
+    for (auto& t : *list) {
+      const char* key = list == &c.auth.read_tokens ? "auth.read_tokens" : "auth.write_tokens";
+      if (t.size() < 16) fail(key, "tokens must be at least 16 characters");
+      // A token a client cannot send in "Authorization: Bearer <token>" would never match.
+      for (unsigned char ch : t)
+        if (ch <= 0x20 || ch >= 0x7F) fail(key, "tokens must be printable ASCII without spaces");
+    }
 }
 
 }  // namespace clusterlite

@@ -318,7 +318,7 @@ TEST(Config, EnvironmentOverridesTheFile) {
                 {"CLUSTERLITE_KAFKA_TOPIC", "events"},
                 {"CLUSTERLITE_PLUGINS_DIR", "/opt/plugins"},
                 {"CLUSTERLITE_UI_DIR", "/opt/web"},
-                {"CLUSTERLITE_READ_TOKENS", "aaaaaaaaaaaaaaaa,,bbbbbbbbbbbbbbbb"},
+                {"CLUSTERLITE_READ_TOKENS", "aaaaaaaaaaaaaaaa,, bbbbbbbbbbbbbbbb\t, "},
                 {"CLUSTERLITE_WRITE_TOKENS", "cccccccccccccccc"}});
   EXPECT_EQ(c.node_id, "from-env");
   EXPECT_EQ(c.mode, Mode::kReplica);
@@ -395,4 +395,18 @@ TEST(Config, FinalizeRejectsInconsistentSettings) {
   EXPECT_EQ(finalize_error(parse_config(R"({"auth":{"write_tokens":["short"]}})")),
             "config key 'auth.write_tokens': tokens must be at least 16 characters");
   EXPECT_EQ(finalize_error(parse_config(R"({"node_id":"n-1_a.b"})")), "");
+}
+
+TEST(Config, ATokenNoClientCouldSendIsAnError) {
+  for (const char* token : {"with space inside-0123", "tab\tinside-0123456", "non-ascii-\xc3\xa9-01234567"}) {
+    Config c = parse_config("{}");
+    c.auth.write_tokens = {token};
+    try {
+      finalize_config(c);
+      FAIL() << "accepted " << token;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("auth.write_tokens"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("printable ASCII without spaces"), std::string::npos) << e.what();
+    }
+  }
 }
