@@ -24,6 +24,7 @@
 #include "http/routes.h"
 #include "http/session_position.h"
 #include "http/static_files.h"
+#include "http/status_pages.h"
 #include "http/work_queue.h"
 #include "json.h"
 #include "log.h"
@@ -278,204 +279,25 @@ class Router {
     return true;
   }
 
-  // Lag per partition: log end minus applied offset, or nullopt if the log did not answer.
-  std::optional<std::map<int32_t, int64_t>> lag(std::chrono::milliseconds timeout) const {
-    auto ends = s_.services.log.end_offsets(timeout);
-    if (!ends) return std::nullopt;
-    auto applied = s_.services.applier.applied();
-    std::map<int32_t, int64_t> out;
-    for (auto& [p, end] : *ends) out[p] = std::max<int64_t>(0, end - (applied.count(p) ? applied[p] : 0));
-    return out;
-  }
-
-  // The routes below ask the broker, so they run on the blocking pool with a copy of this router.
+  // The operations documents ask the broker, so they are built on the blocking pool.
   void readyz(ResponderPtr r) {
-    s_.blocking.post([router = *this, r] {
-      int64_t max_lag = router.cfg_.applier.max_ready_lag;
-      bool reachable = router.s_.services.log.reachable();
-      auto lags = router.lag(std::chrono::milliseconds(1000));
-      int64_t total = 0;
-      if (lags)
-        for (auto& [_, l] : *lags) total += l;
-      bool ready = reachable && lags && total <= max_lag && !router.s_.draining;
-      // Pending tables do not make the node unready: it serves its other
-      // tables, and refuses the pending ones with 503 itself.
-      rapidjson::StringBuffer pending;
-      rapidjson::Writer<rapidjson::StringBuffer> w(pending);
-      write_pending(w, router.s_.services.applier.pending());
-      std::string body = std::string(R"({"ready":)") + (ready ? "true" : "false") + R"(,"log_reachable":)" +
-                         (reachable && lags ? "true" : "false") + R"(,"lag":)" + std::to_string(total) +
-                         R"(,"max_lag":)" + std::to_string(max_lag) + R"(,"pending_tables":)" +
-                         std::string(pending.GetString(), pending.GetSize()) + "}";
-      r->send(ready ? 200 : 503, body);
+    auto& state = s_;
+    s_.blocking.post([&state, r] {
+      auto report = readiness(state.services, state.draining);
+      r->send(report.ready ? 200 : 503, report.json);
     });
   }
 
-  // Appends one metric family in Prometheus text format: HELP, TYPE and its
-  // samples, each a label set ("" for none) and a value.
-  static void append_metric(std::string& out, const char* name, const char* type, const char* help,
-                            const std::map<std::string, uint64_t>& samples) {
-    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
-    for (auto& [labels, value] : samples)
-      out.append(name).append(labels).append(" ").append(std::to_string(value)).append("\n");
-  }
-
-  static std::map<std::string, uint64_t> per_partition(const std::map<int32_t, int64_t>& values) {
-    std::map<std::string, uint64_t> out;
-    for (auto& [p, v] : values) out["{partition=\"" + std::to_string(p) + "\"}"] = static_cast<uint64_t>(v);
-    return out;
-  }
-
   void metrics(ResponderPtr r) {
-    s_.blocking.post([router = *this, r] {
-      auto& sv = router.s_.services;
-      std::string out;
-      sv.metrics.render(out);
-      auto stats = sv.applier.stats();
-      append_metric(out, "clusterlite_events_applied_total", "counter", "Events applied by this node.",
-                    {{"", stats.applied}});
-      append_metric(out, "clusterlite_events_rejected_total", "counter",
-                    "Events rejected (recorded in _cl_rejected) by this node.", {{"", stats.rejected}});
-      append_metric(out, "clusterlite_apply_commit_failures_total", "counter",
-                    "Applier transactions that failed and were retried.", {{"", stats.failed_commits}});
-      append_metric(out, "clusterlite_wal_checkpoints_total", "counter",
-                    "Checkpoints of the SQLite WAL run by the node's checkpointer thread.",
-                    {{"", sv.store.checkpoints()}});
-      append_metric(out, "clusterlite_apply_fenced_batches_total", "counter",
-                    "Batches applied again with a savepoint per event because the plugin refused an event.",
-                    {{"", stats.fenced_batches}});
-      append_metric(out, "clusterlite_events_held_total", "counter",
-                    "Events held for a table this node has no plugin (or too old a plugin) for.",
-                    {{"", stats.held}});
-      append_metric(out, "clusterlite_held_events_released_total", "counter",
-                    "Held events applied (or rejected) once a plugin that can apply them was loaded.",
-                    {{"", stats.released}});
-      std::map<std::string, uint64_t> held;
-      for (auto& t : sv.applier.pending()) held["{table=\"" + t.table + "\"}"] = t.held_events;
-      append_metric(out, "clusterlite_held_events", "gauge",
-                    "Events this node holds per pending table (the table is served by other nodes meanwhile).",
-                    held);
-      std::map<std::string, uint64_t> plugin_info;
-      for (auto& p : sv.registry.current()->plugins())
-        plugin_info["{table=\"" + p.table_name + "\",plugin=\"" + p.name + "\",version=\"" +
-                    std::to_string(p.version) + "\",sha256=\"" + p.sha256 + "\"}"] = 1;
-      append_metric(out, "clusterlite_plugin_info", "gauge", "The plugins this node runs (value 1).",
-                    plugin_info);
-      append_metric(out, "clusterlite_pending_writes", "gauge", "Writes waiting for this node to apply them.",
-                    {{"", sv.hub.pending_writes()}});
-      auto connections = router.s_.guard->counts();
-      append_metric(out, "clusterlite_http_connections", "gauge",
-                    "Client connections open (each holds two file descriptors).", {{"", connections.open}});
-      append_metric(out, "clusterlite_http_connection_limit", "gauge",
-                    "Most client connections open at once: http.max_connections, or fewer when the descriptor "
-                    "limit is lower.",
-                    {{"", static_cast<uint64_t>(router.s_.guard->limits().max_connections)}});
-      append_metric(out, "clusterlite_http_connections_refused_total", "counter",
-                    "Connections answered 503 and closed at once because the connection limit was reached.",
-                    {{"", connections.refused}});
-      append_metric(out, "clusterlite_http_request_timeouts_total", "counter",
-                    "Connections closed because a request's headers (http.header_timeout_ms) or body "
-                    "(http.body_timeout_ms) did not arrive in time.",
-                    {{"{phase=\"headers\"}", connections.header_timeouts}, {"{phase=\"body\"}", connections.body_timeouts}});
-      append_metric(out, "clusterlite_http_idle_connections_closed_total", "counter",
-                    "Connections closed after http.keepalive_timeout_ms without a request.",
-                    {{"", connections.idle_closed}});
-      append_metric(out, "clusterlite_log_reachable", "gauge", "1 when the event log answered recently.",
-                    {{"", sv.log.reachable() ? 1 : 0}});
-      append_metric(out, "clusterlite_applied_offset", "gauge", "Next offset to apply, per partition.",
-                    per_partition(sv.applier.applied()));
-      if (auto lags = router.lag(std::chrono::milliseconds(1000)))
-        append_metric(out, "clusterlite_consumer_lag", "gauge", "Events in the log not yet applied, per partition.",
-                      per_partition(*lags));
-      r->send(200, out, "text/plain; version=0.0.4; charset=utf-8");
+    auto& state = s_;
+    s_.blocking.post([&state, r] {
+      r->send(200, metrics_text(state.services, *state.guard), "text/plain; version=0.0.4; charset=utf-8");
     });
   }
 
   void cluster_status(ResponderPtr r) {
-    s_.blocking.post([router = *this, r] { router.cluster_status_now(*r); });
-  }
-
-  void cluster_status_now(Responder& r) const {
-    auto& sv = s_.services;
-    auto applied = sv.applier.applied();
-    auto stats = sv.applier.stats();
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    w.StartObject();
-    w.Key("node_id");
-    w.String(cfg_.node_id.c_str());
-    w.Key("mode");
-    w.String(to_string(cfg_.mode));
-    w.Key("topic");
-    w.String(sv.log.topic().c_str());
-    w.Key("log_reachable");
-    w.Bool(sv.log.reachable());
-    auto ends = sv.log.end_offsets(std::chrono::milliseconds(500));
-    w.Key("partitions");
-    w.StartArray();
-    std::map<int32_t, int64_t> all = applied;
-    if (ends)
-      for (auto& [p, _] : *ends) all.emplace(p, 0);
-    for (auto& [p, next] : all) {
-      w.StartObject();
-      w.Key("partition");
-      w.Int(p);
-      w.Key("applied_offset");
-      w.Int64(next);
-      if (ends && ends->count(p)) {
-        int64_t end = ends->at(p);
-        w.Key("log_end");
-        w.Int64(end);
-        w.Key("lag");
-        w.Int64(std::max<int64_t>(0, end - next));
-      }
-      w.EndObject();
-    }
-    w.EndArray();
-    w.Key("events_applied");
-    w.Uint64(stats.applied);
-    w.Key("events_rejected");
-    w.Uint64(stats.rejected);
-    w.Key("plugins");
-    w.StartArray();
-    for (auto& p : sv.registry.current()->plugins()) {
-      w.StartObject();
-      w.Key("name");
-      w.String(p.name.c_str());
-      w.Key("table");
-      w.String(p.table_name.c_str());
-      w.Key("version");
-      w.Int(p.version);
-      w.Key("abi");
-      w.Int(p.abi);
-      w.Key("sha256");
-      w.String(p.sha256.c_str());
-      w.EndObject();
-    }
-    w.EndArray();
-    w.Key("pending_tables");
-    write_pending(w, sv.applier.pending());
-    w.EndObject();
-    r.send(200, std::string(buf.GetString(), buf.GetSize()));
-  }
-
-  // The tables this node holds events of, as a JSON array.
-  static void write_pending(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::vector<PendingTable>& pending) {
-    w.StartArray();
-    for (auto& t : pending) {
-      w.StartObject();
-      w.Key("table");
-      w.String(t.table.c_str());
-      w.Key("held_events");
-      w.Uint64(t.held_events);
-      w.Key("needs_plugin_version");
-      w.Int(t.needs_version);
-      w.Key("reason");
-      w.String(t.reason.c_str());
-      w.EndObject();
-    }
-    w.EndArray();
+    auto& state = s_;
+    s_.blocking.post([&state, r] { r->send(200, cluster_status_json(state.services)); });
   }
 
   // POST /_admin/plugins/reload: on the blocking pool (it reads files and

@@ -1,0 +1,225 @@
+#include "http/status_pages.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+namespace clusterlite {
+namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// Lag per partition: log end minus applied offset, or nullopt if the log did not answer.
+std::optional<std::map<int32_t, int64_t>> lag(const NodeServices& sv, std::chrono::milliseconds timeout) {
+  auto ends = sv.log.end_offsets(timeout);
+  if (!ends) return std::nullopt;
+  auto applied = sv.applier.applied();
+  std::map<int32_t, int64_t> out;
+  for (auto& [p, end] : *ends) out[p] = std::max<int64_t>(0, end - (applied.count(p) ? applied[p] : 0));
+  return out;
+}
+
+// The tables this node holds events of, as a JSON array.
+void write_pending(JsonWriter& w, const std::vector<PendingTable>& pending) {
+  w.StartArray();
+  for (auto& t : pending) {
+    w.StartObject();
+    w.Key("table");
+    w.String(t.table.c_str());
+    w.Key("held_events");
+    w.Uint64(t.held_events);
+    w.Key("needs_plugin_version");
+    w.Int(t.needs_version);
+    w.Key("reason");
+    w.String(t.reason.c_str());
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+// A label value in Prometheus text format: backslash, quote and newline escaped.
+std::string label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+// Appends one metric family in Prometheus text format: HELP, TYPE and its
+// samples, each a label set ("" for none) and a value.
+void append_metric(std::string& out, const char* name, const char* type, const char* help,
+                   const std::map<std::string, uint64_t>& samples) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  for (auto& [labels, value] : samples)
+    out.append(name).append(labels).append(" ").append(std::to_string(value)).append("\n");
+}
+
+std::map<std::string, uint64_t> per_partition(const std::map<int32_t, int64_t>& values) {
+  std::map<std::string, uint64_t> out;
+  for (auto& [p, v] : values) out["{partition=\"" + std::to_string(p) + "\"}"] = static_cast<uint64_t>(v);
+  return out;
+}
+
+}  // namespace
+
+Readiness readiness(const NodeServices& sv, bool draining) {
+  int64_t max_lag = sv.config.applier.max_ready_lag;
+  bool reachable = sv.log.reachable();
+  auto lags = lag(sv, std::chrono::milliseconds(1000));
+  int64_t total = 0;
+  if (lags)
+    for (auto& [_, l] : *lags) total += l;
+  Readiness out;
+  out.ready = reachable && lags && total <= max_lag && !draining;
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("ready");
+  w.Bool(out.ready);
+  w.Key("log_reachable");
+  w.Bool(reachable && lags);
+  w.Key("lag");
+  w.Int64(total);
+  w.Key("max_lag");
+  w.Int64(max_lag);
+  // Pending tables do not make the node unready: it serves its other
+  // tables, and refuses the pending ones with 503 itself.
+  w.Key("pending_tables");
+  write_pending(w, sv.applier.pending());
+  w.EndObject();
+  out.json.assign(buf.GetString(), buf.GetSize());
+  return out;
+}
+
+std::string metrics_text(const NodeServices& sv, const ConnectionGuard& guard) {
+  std::string out;
+  sv.metrics.render(out);
+  auto stats = sv.applier.stats();
+  append_metric(out, "clusterlite_events_applied_total", "counter", "Events applied by this node.",
+                {{"", stats.applied}});
+  append_metric(out, "clusterlite_events_rejected_total", "counter",
+                "Events rejected (recorded in _cl_rejected) by this node.", {{"", stats.rejected}});
+  append_metric(out, "clusterlite_apply_commit_failures_total", "counter",
+                "Applier transactions that failed and were retried.", {{"", stats.failed_commits}});
+  append_metric(out, "clusterlite_wal_checkpoints_total", "counter",
+                "Checkpoints of the SQLite WAL run by the node's checkpointer thread.", {{"", sv.store.checkpoints()}});
+  append_metric(out, "clusterlite_apply_fenced_batches_total", "counter",
+                "Batches applied again with a savepoint per event because the plugin refused an event.",
+                {{"", stats.fenced_batches}});
+  append_metric(out, "clusterlite_events_held_total", "counter",
+                "Events held for a table this node has no plugin (or too old a plugin) for.", {{"", stats.held}});
+  append_metric(out, "clusterlite_held_events_released_total", "counter",
+                "Held events applied (or rejected) once a plugin that can apply them was loaded.",
+                {{"", stats.released}});
+  std::map<std::string, uint64_t> held;
+  for (auto& t : sv.applier.pending()) held["{table=\"" + label(t.table) + "\"}"] = t.held_events;
+  append_metric(out, "clusterlite_held_events", "gauge",
+                "Events this node holds per pending table (the table is served by other nodes meanwhile).", held);
+  std::map<std::string, uint64_t> plugin_info;
+  for (auto& p : sv.registry.current()->plugins())
+    plugin_info["{table=\"" + label(p.table_name) + "\",plugin=\"" + label(p.name) + "\",version=\"" +
+                std::to_string(p.version) + "\",sha256=\"" + p.sha256 + "\"}"] = 1;
+  append_metric(out, "clusterlite_plugin_info", "gauge", "The plugins this node runs (value 1).", plugin_info);
+  append_metric(out, "clusterlite_pending_writes", "gauge", "Writes waiting for this node to apply them.",
+                {{"", sv.hub.pending_writes()}});
+  auto connections = guard.counts();
+  append_metric(out, "clusterlite_http_connections", "gauge",
+                "Client connections open (each holds two file descriptors).", {{"", connections.open}});
+  append_metric(out, "clusterlite_http_connection_limit", "gauge",
+                "Most client connections open at once: http.max_connections, or fewer when the descriptor "
+                "limit is lower.",
+                {{"", static_cast<uint64_t>(guard.limits().max_connections)}});
+  append_metric(out, "clusterlite_http_connections_refused_total", "counter",
+                "Connections answered 503 and closed at once because the connection limit was reached.",
+                {{"", connections.refused}});
+  append_metric(out, "clusterlite_http_request_timeouts_total", "counter",
+                "Connections closed because a request's headers (http.header_timeout_ms) or body "
+                "(http.body_timeout_ms) did not arrive in time.",
+                {{"{phase=\"headers\"}", connections.header_timeouts}, {"{phase=\"body\"}", connections.body_timeouts}});
+  append_metric(out, "clusterlite_http_idle_connections_closed_total", "counter",
+                "Connections closed after http.keepalive_timeout_ms without a request.",
+                {{"", connections.idle_closed}});
+  append_metric(out, "clusterlite_log_reachable", "gauge", "1 when the event log answered recently.",
+                {{"", sv.log.reachable() ? 1 : 0}});
+  append_metric(out, "clusterlite_applied_offset", "gauge", "Next offset to apply, per partition.",
+                per_partition(sv.applier.applied()));
+  if (auto lags = lag(sv, std::chrono::milliseconds(1000)))
+    append_metric(out, "clusterlite_consumer_lag", "gauge", "Events in the log not yet applied, per partition.",
+                  per_partition(*lags));
+  return out;
+}
+
+std::string cluster_status_json(const NodeServices& sv) {
+  auto applied = sv.applier.applied();
+  auto stats = sv.applier.stats();
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("node_id");
+  w.String(sv.config.node_id.c_str());
+  w.Key("mode");
+  w.String(to_string(sv.config.mode));
+  w.Key("topic");
+  w.String(sv.log.topic().c_str());
+  w.Key("log_reachable");
+  w.Bool(sv.log.reachable());
+  auto ends = sv.log.end_offsets(std::chrono::milliseconds(500));
+  w.Key("partitions");
+  w.StartArray();
+  std::map<int32_t, int64_t> all = applied;
+  if (ends)
+    for (auto& [p, _] : *ends) all.emplace(p, 0);
+  for (auto& [p, next] : all) {
+    w.StartObject();
+    w.Key("partition");
+    w.Int(p);
+    w.Key("applied_offset");
+    w.Int64(next);
+    if (ends && ends->count(p)) {
+      int64_t end = ends->at(p);
+      w.Key("log_end");
+      w.Int64(end);
+      w.Key("lag");
+      w.Int64(std::max<int64_t>(0, end - next));
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("events_applied");
+  w.Uint64(stats.applied);
+  w.Key("events_rejected");
+  w.Uint64(stats.rejected);
+  w.Key("plugins");
+  w.StartArray();
+  for (auto& p : sv.registry.current()->plugins()) {
+    w.StartObject();
+    w.Key("name");
+    w.String(p.name.c_str());
+    w.Key("table");
+    w.String(p.table_name.c_str());
+    w.Key("version");
+    w.Int(p.version);
+    w.Key("abi");
+    w.Int(p.abi);
+    w.Key("sha256");
+    w.String(p.sha256.c_str());
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("pending_tables");
+  write_pending(w, sv.applier.pending());
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+}  // namespace clusterlite

@@ -1,0 +1,27 @@
+// The node's operations documents: GET /readyz, GET /metrics and
+// GET /_cluster/status, built from its services. Each asks the broker for the
+// log's end (bounded), so callers build them off the reactor threads.
+#pragma once
+
+#include <string>
+
+#include "http/connection_guard.h"
+#include "http/http_api.h"
+
+namespace clusterlite {
+
+struct Readiness {
+  bool ready = false;  // log reachable, lag within applier.max_ready_lag, not draining
+  std::string json;    // {"ready", "log_reachable", "lag", "max_lag", "pending_tables"}
+};
+Readiness readiness(const NodeServices& services, bool draining);
+
+// Prometheus text format 0.0.4: the node's own counters and histograms, the
+// applier's, the connection guard's, the plugins and the per-partition state.
+std::string metrics_text(const NodeServices& services, const ConnectionGuard& guard);
+
+// {"node_id", "mode", "topic", "log_reachable", "partitions", "events_applied",
+//  "events_rejected", "plugins", "pending_tables"}.
+std::string cluster_status_json(const NodeServices& services);
+
+}  // namespace clusterlite
