@@ -50,6 +50,7 @@ const char* route_label(Route route) {
     case Route::kMetrics: return "/metrics";
     case Route::kCluster: return "/_cluster";
     case Route::kAdmin: return "/_admin";
+    case Route::kSchema: return "/_schema";
     case Route::kUi: return "/ui";
     default: return "other";
   }

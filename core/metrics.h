@@ -27,7 +27,7 @@ class Histogram {
 };
 
 // What the HTTP layer counts, per route kind.
-enum class Route : int { kCollection, kItem, kHealth, kReady, kMetrics, kCluster, kAdmin, kUi, kOther, kCount };
+enum class Route : int { kCollection, kItem, kHealth, kReady, kMetrics, kCluster, kAdmin, kSchema, kUi, kOther, kCount };
 const char* route_label(Route route);
 
 class Metrics {

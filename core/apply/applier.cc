@@ -232,6 +232,13 @@ std::optional<std::string> hold_reason(const DatabaseEvent& event, const PluginS
     return "built by version " + std::to_string(event.plugin_version) + " of the plugin for table " +
            event.table_name + "; this node runs version " + std::to_string(plugin->version) + " (" + plugin->name +
            ".so)";
+  // One version, two schemas: the nodes declare the table differently. Either
+  // could decide the event otherwise than the node that built it.
+  if (event.plugin_version == plugin->version && !event.schema_sha256.empty() && !plugin->schema_sha256.empty() &&
+      event.schema_sha256 != plugin->schema_sha256)
+    return "built with another schema of table " + event.table_name + " at the same version " +
+           std::to_string(plugin->version) + " (schema " + event.schema_sha256 + "; this node's is " +
+           plugin->schema_sha256 + "): raise the version of the table whose schema changed";
   return std::nullopt;
 }
 

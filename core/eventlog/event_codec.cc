@@ -8,6 +8,13 @@
 
 namespace clusterlite {
 
+bool is_schema_fingerprint(std::string_view text) {
+  if (text.size() != 16) return false;
+  for (char c : text)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
 bool is_valid_table_name(std::string_view name) {
   if (name.empty() || name.size() > 63 || name[0] < 'a' || name[0] > 'z') return false;
   for (char c : name)
@@ -34,6 +41,10 @@ std::string encode_event(const DatabaseEvent& event) {
   if (event.plugin_version > 0) {
     w.Key("plugin_version");
     w.Int(event.plugin_version);
+  }
+  if (!event.schema_sha256.empty()) {
+    w.Key("schema_sha256");
+    w.String(event.schema_sha256.data(), event.schema_sha256.size());
   }
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
@@ -64,6 +75,7 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out,
   out.timestamp.clear();
   out.operation = Operation::kInsert;
   out.plugin_version = 0;
+  out.schema_sha256.clear();
   // The whole event is parsed into out.data's own allocator; its "data" member
   // then becomes out.data without being copied.
   rapidjson::Document& doc = out.data;
@@ -93,6 +105,11 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out,
     if (!v->value.IsInt() || v->value.GetInt() < 0 || v->value.GetInt() > kMaxPluginVersion)
       return failed("plugin_version must be an integer from 0 to " + std::to_string(kMaxPluginVersion));
     out.plugin_version = v->value.GetInt();
+  }
+  if (auto h = doc.FindMember("schema_sha256"); h != doc.MemberEnd()) {
+    if (!h->value.IsString() || !is_schema_fingerprint({h->value.GetString(), h->value.GetStringLength()}))
+      return failed("schema_sha256 must be 16 lowercase hex digits");
+    out.schema_sha256.assign(h->value.GetString(), h->value.GetStringLength());
   }
   if (!doc.HasMember("data")) return failed("missing field: data");
   rapidjson::Value& data = doc["data"];

@@ -1,7 +1,8 @@
 // Encodes and decodes DatabaseEvent to and from the wire format:
 // {"id": uuid, "operation": "INSERT"|"UPDATE"|"DELETE", "table_name": "...",
-//  "data": {...}, "timestamp": RFC 3339[, "plugin_version": n]}. Unknown
-// fields are ignored; an event without plugin_version is of version 0.
+//  "data": {...}, "timestamp": RFC 3339[, "plugin_version": n]
+//  [, "schema_sha256": 16 hex digits]}. Unknown fields are ignored; an event
+// without plugin_version is of version 0.
 #pragma once
 
 #include <clusterlite/event.h>
@@ -25,6 +26,9 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out,
 
 // The highest plugin version (CLUSTERLITE_PLUGIN's bound).
 constexpr int kMaxPluginVersion = 1000000;
+
+// A schema fingerprint as events carry it: 16 lowercase hex digits.
+bool is_schema_fingerprint(std::string_view text);
 
 // Table names the host accepts: ^[a-z][a-z0-9_]{0,62}$.
 bool is_valid_table_name(std::string_view name);

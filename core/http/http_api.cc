@@ -188,6 +188,7 @@ class Router {
       case Endpoint::kClusterStatus: return cluster_status(r);
       case Endpoint::kChecksum: return checksum(std::string(m.params[0]), r);
       case Endpoint::kReloadPlugins: return reload_plugins(r);
+      case Endpoint::kSchema: return r->send(200, schema_json(*s_.services.registry.current()));
       case Endpoint::kRedirectToUi:
         r->add_header("Location", "/ui/");
         return r->send(302, {}, "text/plain");
@@ -558,7 +559,8 @@ class Router {
   struct PendingWrite {
     WriteKind kind = WriteKind::kCreate;
     PluginPtr plugin;
-    int plugin_version = 0;  // stamped on the event
+    int plugin_version = 0;     // stamped on the event
+    std::string schema_sha256;  // stamped on the event
     std::string table;
     std::string id;  // the entity's, for an update or a delete
     DatabaseEvent event;
@@ -576,6 +578,7 @@ class Router {
     w->kind = kind;
     w->plugin = plugin;
     w->plugin_version = loaded.version;
+    w->schema_sha256 = loaded.schema_sha256;
     w->table = table;
     w->id = id;
     w->session = session;
@@ -665,6 +668,7 @@ class Router {
     w->event.table_name = w->table;
     w->event.timestamp = format_rfc3339(std::chrono::system_clock::now());
     w->event.plugin_version = w->plugin_version;
+    w->event.schema_sha256 = w->schema_sha256;
     std::string entity_id(w->event.entity_id());
     std::string value = encode_event(w->event);
     std::string event_id = w->event.id;

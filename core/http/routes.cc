@@ -6,13 +6,14 @@ namespace clusterlite {
 
 namespace {
 
-constexpr std::array<RouteSpec, 15> kRoutes{{
+constexpr std::array<RouteSpec, 16> kRoutes{{
     {"GET", "/healthz", Access::kOpen, Endpoint::kHealth, Route::kHealth},
     {"GET", "/readyz", Access::kOpen, Endpoint::kReady, Route::kReady},
     {"GET", "/metrics", Access::kOpen, Endpoint::kMetrics, Route::kMetrics},
     {"GET", "/_cluster/status", Access::kOpen, Endpoint::kClusterStatus, Route::kCluster},
     {"GET", "/_cluster/checksum/{table}", Access::kRead, Endpoint::kChecksum, Route::kCluster},
     {"POST", "/_admin/plugins/reload", Access::kWrite, Endpoint::kReloadPlugins, Route::kAdmin},
+    {"GET", "/_schema", Access::kRead, Endpoint::kSchema, Route::kSchema},
     {"GET", "/", Access::kOpen, Endpoint::kRedirectToUi, Route::kUi},
     {"GET", "/ui", Access::kOpen, Endpoint::kRedirectToUi, Route::kUi},
     {"GET", "/ui/", Access::kOpen, Endpoint::kUiFile, Route::kUi},

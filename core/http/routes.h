@@ -30,6 +30,7 @@ enum class Endpoint {
   kClusterStatus,
   kChecksum,
   kReloadPlugins,
+  kSchema,
   kRedirectToUi,
   kUiFile,
   kList,

@@ -222,4 +222,34 @@ std::string cluster_status_json(const NodeServices& sv) {
   return {buf.GetString(), buf.GetSize()};
 }
 
+std::string schema_json(const PluginSet& plugins) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("tables");
+  w.StartArray();
+  for (auto& table : plugins.tables()) {
+    const LoadedPlugin& p = *plugins.find(table);
+    w.StartObject();
+    w.Key("table");
+    w.String(p.table_name.c_str());
+    w.Key("plugin");
+    w.String(p.name.c_str());
+    w.Key("version");
+    w.Int(p.version);
+    w.Key("schema_sha256");
+    w.String(p.schema_sha256.c_str());
+    w.Key("schema");
+    // Checked to be a JSON object when the plugin was loaded.
+    if (p.schema.empty())
+      w.Null();
+    else
+      w.RawValue(p.schema.data(), p.schema.size(), rapidjson::kObjectType);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
 }  // namespace clusterlite

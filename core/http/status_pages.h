@@ -24,4 +24,9 @@ std::string metrics_text(const NodeServices& services, const ConnectionGuard& gu
 //  "events_rejected", "plugins", "pending_tables"}.
 std::string cluster_status_json(const NodeServices& services);
 
+// GET /_schema: {"tables": [{"table", "plugin", "version", "schema_sha256",
+// "schema"}]}, one per loaded table in name order; "schema" is the entity's
+// JSON Schema object, or null for a table whose plugin does not describe it.
+std::string schema_json(const PluginSet& plugins);
+
 }  // namespace clusterlite

@@ -211,7 +211,8 @@ std::string read_plugin_file(const std::string& path) {
   return bytes;
 }
 
-LoadedPlugin load_plugin(const std::string& path, const rapidjson::Value& settings, const std::string& node_id) {
+std::vector<LoadedPlugin> load_plugin_file(const std::string& path, const rapidjson::Value& settings,
+                                           const std::string& node_id) {
   std::string bytes = read_plugin_file(path);
   std::string name = fs::path(path).stem().string();
   auto memory = std::make_shared<MemoryLibrary>(path, name, bytes);
@@ -251,41 +252,72 @@ LoadedPlugin load_plugin(const std::string& path, const rapidjson::Value& settin
     fail(path, "ABI version mismatch: plugin has " + std::to_string(out.abi) + ", host expects " +
                    std::to_string(CLUSTERLITE_PLUGIN_ABI_VERSION) + " (rebuild the plugin against this ClusterLite)");
   }
-  if (!lib.has("clusterlite_plugin_factory")) fail(path, "missing symbol clusterlite_plugin_factory");
-  PluginFactory* factory = lib.get_alias<PluginFactory>("clusterlite_plugin_factory");
-
   PluginContext ctx{settings, node_id, [name](LogLevel level, const std::string& message) {
                       log::write(level, "plugin " + name, message);
                     }};
-  std::unique_ptr<TableOperations> made;
+  std::vector<std::unique_ptr<TableOperations>> made;
   try {
-    made = factory(ctx);
+    if (out.abi >= 2 && lib.has("clusterlite_plugin_tables")) {
+      made = lib.get_alias<PluginTablesFactory>("clusterlite_plugin_tables")(ctx);
+      if (made.empty()) fail(path, "factory returned no tables");
+    } else {
+      if (!lib.has("clusterlite_plugin_factory")) fail(path, "missing symbol clusterlite_plugin_factory");
+      made.push_back(lib.get_alias<PluginFactory>("clusterlite_plugin_factory")(ctx));
+    }
+  } catch (const PluginError&) {
+    throw;
   } catch (const std::exception& e) {
     fail(path, std::string("factory threw: ") + first_line(e.what()));
   } catch (...) {
     fail(path, "factory threw a non-standard exception");
   }
-  if (!made) fail(path, "factory returned no object");
-  std::string table;
-  try {
-    table = made->table_name();
-  } catch (const std::exception& e) {
-    fail(path, std::string("table_name() threw: ") + first_line(e.what()));
-  }
-  if (!is_valid_table_name(table))
-    fail(path, "invalid table name \"" + table.substr(0, 80) + "\" (must match ^[a-z][a-z0-9_]{0,62}$)");
 
-  // The deleter owns the library, so the code of the object's destructor
-  // stays mapped until the object is gone.
-  out.table = std::shared_ptr<TableOperations>(made.release(), [memory](TableOperations* p) mutable {
-    delete p;
-    memory.reset();
-  });
-  out.name = name;
-  out.path = path;
-  out.table_name = table;
-  out.sha256 = sha256_hex(bytes);
-  return out;
+  std::vector<LoadedPlugin> tables;
+  std::string sha256 = sha256_hex(bytes);
+  for (auto& object : made) {
+    if (!object) fail(path, "factory returned no object");
+    LoadedPlugin p = out;
+    try {
+      p.table_name = object->table_name();
+      if (p.abi >= 2) {
+        if (auto v = object->table_version()) p.version = *v;
+        p.schema = object->entity_schema();
+      }
+    } catch (const std::exception& e) {
+      fail(path, std::string("table_name(), table_version() or entity_schema() threw: ") + first_line(e.what()));
+    }
+    if (!is_valid_table_name(p.table_name))
+      fail(path, "invalid table name \"" + p.table_name.substr(0, 80) + "\" (must match ^[a-z][a-z0-9_]{0,62}$)");
+    for (auto& other : tables)
+      if (other.table_name == p.table_name) fail(path, "serves table \"" + p.table_name + "\" twice");
+    if (p.abi >= 2 && (p.version < 1 || p.version > kMaxPluginVersion))
+      fail(path, "table " + p.table_name + ": version " + std::to_string(p.version) + " is out of range (1 to " +
+                     std::to_string(kMaxPluginVersion) + ")");
+    if (!p.schema.empty()) {
+      rapidjson::Document doc;
+      if (doc.Parse(p.schema.data(), p.schema.size()).HasParseError() || !doc.IsObject())
+        fail(path, "table " + p.table_name + ": entity_schema() is not a JSON object");
+      p.schema_sha256 = sha256_hex(p.schema).substr(0, 16);
+    }
+    p.name = name;
+    p.path = path;
+    p.sha256 = sha256;
+    // The deleter owns the library, so the code of the object's destructor
+    // stays mapped until the object is gone.
+    p.table = std::shared_ptr<TableOperations>(object.release(), [memory](TableOperations* t) mutable {
+      delete t;
+      memory.reset();
+    });
+    tables.push_back(std::move(p));
+  }
+  return tables;
+}
+
+LoadedPlugin load_plugin(const std::string& path, const rapidjson::Value& settings, const std::string& node_id) {
+  auto tables = load_plugin_file(path, settings, node_id);
+  if (tables.size() != 1)
+    fail(path, "serves " + std::to_string(tables.size()) + " tables where one was expected");
+  return std::move(tables.front());
 }
 
 std::vector<std::string> plugin_names(const Config::Plugins& config) {
@@ -335,19 +367,21 @@ std::vector<LoadedPlugin> load_plugins(const Config::Plugins& config, const std:
     const rapidjson::Value& settings = it != config.configure.end() && it->second.settings
                                            ? static_cast<const rapidjson::Value&>(*it->second.settings)
                                            : kEmpty;
-    LoadedPlugin p;
-    auto same = std::find_if(keep.begin(), keep.end(), [&](const LoadedPlugin& k) { return k.path == path; });
-    if (same != keep.end() && sha256_hex(read_plugin_file(path)) == same->sha256) {
-      p = *same;
-    } else {
-      p = load_plugin(path, settings, node_id);
-      log::info("plugins", "loaded " + path + " serving table " + p.table_name + " (version " +
-                               std::to_string(p.version) + ", sha256 " + p.sha256.substr(0, 12) + ")");
+    std::vector<LoadedPlugin> tables;
+    for (auto& k : keep)
+      if (k.path == path) tables.push_back(k);
+    if (tables.empty() || sha256_hex(read_plugin_file(path)) != tables.front().sha256) {
+      tables = load_plugin_file(path, settings, node_id);
+      for (auto& p : tables)
+        log::info("plugins", "loaded " + path + " serving table " + p.table_name + " (version " +
+                                 std::to_string(p.version) + ", sha256 " + p.sha256.substr(0, 12) + ")");
     }
-    if (auto dup = table_owner.find(p.table_name); dup != table_owner.end())
-      fail(path, "duplicate table name \"" + p.table_name + "\" (already served by " + dup->second + ")");
-    table_owner[p.table_name] = path;
-    loaded.push_back(std::move(p));
+    for (auto& p : tables) {
+      if (auto dup = table_owner.find(p.table_name); dup != table_owner.end())
+        fail(path, "duplicate table name \"" + p.table_name + "\" (already served by " + dup->second + ")");
+      table_owner[p.table_name] = path;
+      loaded.push_back(std::move(p));
+    }
   }
   return loaded;
 }

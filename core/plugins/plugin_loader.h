@@ -24,8 +24,10 @@ struct LoadedPlugin {
   std::string path;
   std::string table_name;  // what table->table_name() said when it was loaded
   int abi = 0;             // the ABI it was built for (1 or 2)
-  int version = 0;         // the plugin's version; 0 for a plugin of ABI 1
+  int version = 0;         // the table's version (the plugin's unless it says otherwise); 0 for ABI 1
   std::string sha256;      // of the file's bytes, as loaded
+  std::string schema;         // the entity's JSON Schema (entity_schema()), "" when not described
+  std::string schema_sha256;  // the first 16 hex digits of its SHA-256; "" without a schema
   // Deleting the last reference unloads the library after the object is gone.
   std::shared_ptr<TableOperations> table;
 };
@@ -40,7 +42,12 @@ std::string read_plugin_file(const std::string& path);
 // very bytes (from a private in-memory copy, so a file replaced or rewritten
 // later never changes a loaded plugin), checks the ABI and the metadata the
 // header exports (ABI version, plugin version, std::string ABI), calls the
-// factory with `settings`, and checks the table name. Throws PluginError.
+// factory with `settings`, and checks each table's name, version and schema.
+// One LoadedPlugin per table the file serves (CLUSTERLITE_PLUGIN_TABLES can
+// serve several). Throws PluginError.
+std::vector<LoadedPlugin> load_plugin_file(const std::string& path, const rapidjson::Value& settings,
+                                           const std::string& node_id);
+// The same for a file that serves exactly one table.
 LoadedPlugin load_plugin(const std::string& path, const rapidjson::Value& settings, const std::string& node_id);
 
 // The plugin files the config asks for, in load order: every .so in

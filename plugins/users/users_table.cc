@@ -153,6 +153,25 @@ Status UsersTable::check_fields(const rapidjson::Value& obj, bool allow_read_onl
   return Status::Ok();
 }
 
+std::string UsersTable::entity_schema() const {
+  // What check_fields() and the table enforce, as JSON Schema. The name's
+  // length follows the max_name_length setting.
+  return R"({"type":"object","title":"User","description":"A user of the sample users plugin.",)"
+         R"("properties":{)"
+         R"("id":{"type":"string","format":"uuid","readOnly":true,)"
+         R"("description":"Generated UUIDv7: ids created later sort later."},)"
+         R"("name":{"type":"string","minLength":1,"maxLength":)" +
+         std::to_string(max_name_length_) +
+         R"(,"description":"Not blank, no control characters."},)"
+         R"("email":{"type":"string","format":"email","maxLength":254,)"
+         R"("description":"Unique across the table, compared without regard to case."},)"
+         R"("created_at":{"type":"string","format":"date-time","readOnly":true,)"
+         R"("description":"RFC 3339 time of the creating event."},)"
+         R"("updated_at":{"type":"string","format":"date-time","readOnly":true,)"
+         R"("description":"RFC 3339 time of the latest event."}},)"
+         R"("required":["name","email"],"additionalProperties":false,"x-unique":["email"]})";
+}
+
 void UsersTable::create_table(SQLite::Database& db) {
   db.exec(R"sql(
     CREATE TABLE IF NOT EXISTS users (

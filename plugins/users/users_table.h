@@ -29,6 +29,7 @@ class UsersTable : public clusterlite::TableOperations {
   clusterlite::Status update_event(const std::string& id, const rapidjson::Value& body,
                                    clusterlite::DatabaseEvent& event) override;
   clusterlite::Status delete_event(const std::string& id, clusterlite::DatabaseEvent& event) override;
+  std::string entity_schema() const override;
 
  private:
   // Checks name and email in `obj` (a request body or event data).

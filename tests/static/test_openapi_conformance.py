@@ -59,6 +59,7 @@ for _path, _methods in {
     "/ui/": ("get",),
     "/ui/{file}": ("get",),
     "/_admin/plugins/reload": ("post",),
+    "/_schema": ("get",),
 }.items():
     for _m in _methods:
         NOT_PROVOKED[(_path, _m, "503")] = _UNAVAILABLE
@@ -419,6 +420,16 @@ def test_live_node_matches_openapi(node, spec):
     a = node.request("POST", "/_cluster/checksum/users", body={})
     c.check(a, "/_cluster/checksum/{table}", "post", 405)
     c.check_allow(a, "/_cluster/checksum/{table}")
+
+    # The tables and their schemas.
+    a = node.request("GET", "/_schema", token=READ_TOKEN)
+    c.check(a, "/_schema", "get", 200)
+    users = [t for t in a.json()["tables"] if t["table"] == "users"][0]
+    assert users["schema"]["x-unique"] == ["email"] and len(users["schema_sha256"]) == 16
+    c.check(node.request("GET", "/_schema", token=None), "/_schema", "get", 401)
+    a = node.request("POST", "/_schema", body={})
+    c.check(a, "/_schema", "post", 405)
+    c.check_allow(a, "/_schema")
 
     # Live plugin reload: a write token; a broken file changes nothing.
     reload = "/_admin/plugins/reload"

@@ -582,3 +582,41 @@ TEST_F(ApplierTest, SharedModeANodeWithThePluginAppliesWhatAnotherNodeHeld) {
   log_a.close();
   log_b.close();
 }
+
+TEST_F(ApplierTest, AnEventOfTheSameVersionBuiltWithAnotherSchemaIsHeld) {
+  // users describes its entity: its events carry the schema's fingerprint. A
+  // node that declares the table otherwise at the same version holds them.
+  const LoadedPlugin& users = *registry_->current()->find("users");
+  ASSERT_EQ(users.schema_sha256.size(), 16u);
+  DatabaseEvent e;
+  e.id = "ev-other-schema";
+  e.operation = Operation::kInsert;
+  e.table_name = "users";
+  e.timestamp = "2026-12-07T10:00:00Z";
+  e.plugin_version = users.version;
+  e.schema_sha256 = users.schema_sha256 == "0123456789abcdef" ? "fedcba9876543210" : "0123456789abcdef";
+  auto& a = e.data.GetAllocator();
+  e.data.AddMember("id", "u1", a);
+  e.data.AddMember("name", "Ann", a);
+  e.data.AddMember("email", "ann@example.com", a);
+  DatabaseEvent same;
+  same.id = "ev-same-schema";
+  same.operation = Operation::kInsert;
+  same.table_name = "users";
+  same.timestamp = e.timestamp;
+  same.plugin_version = users.version;
+  same.schema_sha256 = users.schema_sha256;
+  same.data.AddMember("id", "u2", same.data.GetAllocator());
+  same.data.AddMember("name", "Bob", same.data.GetAllocator());
+  same.data.AddMember("email", "bob@example.com", same.data.GetAllocator());
+  // The same schema applies; another one is held (and what follows it).
+  auto out = applier_->apply_batch(records(0, {encode_event(same), encode_event(e), insert("u3", "cy@example.com")}));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_FALSE(out[0].held);
+  EXPECT_TRUE(out[1].held);
+  EXPECT_TRUE(out[2].held);
+  PendingTable pending;
+  ASSERT_TRUE(applier_->is_pending("users", &pending));
+  EXPECT_NE(pending.reason.find("another schema of table users at the same version"), std::string::npos)
+      << pending.reason;
+}

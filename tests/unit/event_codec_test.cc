@@ -188,3 +188,40 @@ TEST(StrictJson, NestingLimitCountsOnlyRealBrackets) {
   // Unbalanced closing brackets are the parser's to refuse.
   EXPECT_NE(parse_json_strict("]]]]{}", doc).find("invalid JSON"), std::string::npos);
 }
+
+TEST(EventCodec, CarriesThePluginVersionAndSchemaFingerprintWhenSet) {
+  DatabaseEvent in;
+  in.id = "e1";
+  in.operation = Operation::kInsert;
+  in.table_name = "users";
+  in.timestamp = "2026-11-27T05:23:00Z";
+  in.data.AddMember("id", "u1", in.data.GetAllocator());
+  // Unset (version 0, no schema): the wire format of the original system, byte for byte.
+  EXPECT_EQ(encode_event(in).find("plugin_version"), std::string::npos);
+  EXPECT_EQ(encode_event(in).find("schema_sha256"), std::string::npos);
+  in.plugin_version = 3;
+  in.schema_sha256 = "0123456789abcdef";
+  std::string wire = encode_event(in);
+  EXPECT_NE(wire.find(R"("plugin_version":3,"schema_sha256":"0123456789abcdef")"), std::string::npos) << wire;
+  DatabaseEvent out;
+  ASSERT_EQ(decode_event(wire, out), "") << wire;
+  EXPECT_EQ(out.plugin_version, 3);
+  EXPECT_EQ(out.schema_sha256, "0123456789abcdef");
+  // Decoding into a reused event clears what the previous one had.
+  ASSERT_EQ(decode_event(event_with("id", R"("e2")"), out), "");
+  EXPECT_EQ(out.plugin_version, 0);
+  EXPECT_EQ(out.schema_sha256, "");
+}
+
+TEST(EventCodec, RefusesABadPluginVersionOrSchemaFingerprint) {
+  for (const char* bad : {R"("plugin_version":-1,)", R"("plugin_version":1000001,)", R"("plugin_version":"2",)",
+                          R"("plugin_version":1.5,)", R"("schema_sha256":"0123",)", R"("schema_sha256":7,)",
+                          R"("schema_sha256":"0123456789ABCDEF",)", R"("schema_sha256":"0123456789abcdeg",)"}) {
+    std::string wire = event_with("id", R"("e1")");
+    wire.insert(1, bad);
+    DatabaseEvent out;
+    std::string reason = decode_event(wire, out);
+    EXPECT_TRUE(reason.find("plugin_version") != std::string::npos || reason.find("schema_sha256") != std::string::npos)
+        << bad << " -> " << reason;
+  }
+}

@@ -36,6 +36,10 @@ struct DatabaseEvent {
   // version, or an event written by another system). A plugin applies an
   // event by the rules of that version. Set by the host, not by the plugin.
   int plugin_version = 0;
+  // The first 16 hex digits of the SHA-256 of the table's entity schema
+  // (TableOperations::entity_schema) on the node that built the event; "" when
+  // its table does not describe itself. Set by the host.
+  std::string schema_sha256;
 
   // The entity id carried in data, or "" when absent or not a string.
   std::string_view entity_id() const {

@@ -27,6 +27,7 @@
 #include <clusterlite/table_operations.h>
 
 #include <memory>
+#include <vector>
 
 // Bumped whenever a type in this directory changes layout or a virtual
 // function is added, removed or reordered. The host also loads plugins of
@@ -52,20 +53,33 @@ struct clusterlite_plugin_info {
 
 namespace clusterlite {
 using PluginFactory = std::unique_ptr<TableOperations>(const PluginContext&);
+// A factory of a plugin that serves several tables (CLUSTERLITE_PLUGIN_TABLES).
+using PluginTablesFactory = std::vector<std::unique_ptr<TableOperations>>(const PluginContext&);
 }  // namespace clusterlite
 
 // Exports `factory` (a function matching clusterlite::PluginFactory) under the
 // alias `clusterlite_plugin_factory`, the ABI version as the C function
 // `clusterlite_plugin_abi_version` and the metadata as `clusterlite_plugin_metadata`.
 // `version` is the plugin's version: an integer literal from 1 to 1000000.
-#define CLUSTERLITE_PLUGIN(factory, version)                                                          \
+#define CLUSTERLITE_PLUGIN(factory, version) \
+  CLUSTERLITE_PLUGIN_METADATA_(version)      \
+  BOOST_DLL_ALIAS(factory, clusterlite_plugin_factory)
+
+// The same for a plugin that serves several tables: `factory` matches
+// clusterlite::PluginTablesFactory and returns one TableOperations per table
+// (at least one), exported under the alias `clusterlite_plugin_tables`.
+#define CLUSTERLITE_PLUGIN_TABLES(factory, version) \
+  CLUSTERLITE_PLUGIN_METADATA_(version)             \
+  BOOST_DLL_ALIAS(factory, clusterlite_plugin_tables)
+
+// The ABI version and the metadata; part of the two macros above.
+#define CLUSTERLITE_PLUGIN_METADATA_(version)                                                         \
   static_assert((version) >= 1 && (version) <= 1000000, "plugin version must be from 1 to 1000000"); \
   extern "C" BOOST_SYMBOL_EXPORT int clusterlite_plugin_abi_version() {                              \
     return CLUSTERLITE_PLUGIN_ABI_VERSION;                                                            \
   }                                                                                                   \
-  extern "C" BOOST_SYMBOL_EXPORT const struct clusterlite_plugin_info* clusterlite_plugin_metadata() {    \
+  extern "C" BOOST_SYMBOL_EXPORT const struct clusterlite_plugin_info* clusterlite_plugin_metadata() { \
     static const struct clusterlite_plugin_info info = {CLUSTERLITE_PLUGIN_ABI_VERSION, (version),    \
                                                         CLUSTERLITE_CXX11_STRING_ABI, 0};             \
     return &info;                                                                                     \
-  }                                                                                                   \
-  BOOST_DLL_ALIAS(factory, clusterlite_plugin_factory)
+  }

@@ -78,6 +78,21 @@ class TableOperations {
     (void)stored_version;
     create_table(db);
   }
+
+  // (ABI 2) The entity this table holds, as the text of a JSON Schema object
+  // (the subset docs/entities.md lists): "properties" with their types and
+  // constraints, "required", "readOnly": true on the fields the server sets
+  // (id, created_at, updated_at), and "x-unique": the fields no two entities
+  // may share. The host serves it at GET /_schema and in GET /openapi.json,
+  // the web UI builds its forms from it, and its SHA-256 travels in every
+  // event the table builds: raise the version whenever it changes. "" when
+  // the plugin does not describe its entity.
+  virtual std::string entity_schema() const { return {}; }
+
+  // (ABI 2) This table's version when it is not the plugin's: a plugin that
+  // serves several tables, each declared with a version of its own. nullopt:
+  // the plugin's version (CLUSTERLITE_PLUGIN). The same rules apply to it.
+  virtual std::optional<int> table_version() const { return std::nullopt; }
 };
 
 }  // namespace clusterlite
