@@ -51,9 +51,16 @@ export class TableView {
 
   get path() { return encodeURIComponent(this.table); }
 
-  // The schema changed (a new plugin version): rebuild, keeping the page.
+  // The schema changed (a new plugin version): rebuild, keeping the page. An
+  // open dialog is left alone; the rebuild waits until it closes.
   setEntry(entry) {
+    if (this.dialog.open || this.confirm.open) {
+      this.pendingEntry = entry;
+      return;
+    }
+    this.pendingEntry = null;
     const container = this.el.isConnected ? this.el.parentNode : null;
+    const hadFocus = this.el.contains(document.activeElement);
     if (container) this.unmount();
     this.entry = entry;
     this.info = describeSchema(entry);
@@ -63,6 +70,13 @@ export class TableView {
     this.build();
     if (container) this.mount(container);
     this.render(this.rows);
+    if (hadFocus) this.title.focus();
+  }
+
+  // Called when a dialog closed: a schema that came meanwhile is applied now.
+  afterDialog() {
+    this.restoreFocus();
+    if (this.pendingEntry) setTimeout(() => { if (this.pendingEntry) this.setEntry(this.pendingEntry); });
   }
 
   build() {
@@ -164,7 +178,7 @@ export class TableView {
     this.dialog = h('dialog', { id: 'row-dialog', class: 'row-dialog', 'aria-labelledby': 'row-dialog-title' }, form);
     cancel.addEventListener('click', () => this.dialog.close());
     form.addEventListener('submit', (e) => { e.preventDefault(); this.save(); });
-    this.dialog.addEventListener('close', () => this.restoreFocus());
+    this.dialog.addEventListener('close', () => this.afterDialog());
 
     this.confirmText = h('p', { id: 'row-confirm-text' });
     this.confirmError = h('p', { class: 'alert alert-error', role: 'alert', hidden: true });
@@ -182,7 +196,7 @@ export class TableView {
     this.confirmKeep = keep;
     keep.addEventListener('click', () => this.confirm.close());
     confirmForm.addEventListener('submit', (e) => { e.preventDefault(); this.confirmDelete(); });
-    this.confirm.addEventListener('close', () => this.restoreFocus());
+    this.confirm.addEventListener('close', () => this.afterDialog());
   }
 
   // Puts the view into `container` and its dialogs into the page.
