@@ -165,9 +165,12 @@ void drop_not_allowed(Value& paths) {
   for (auto& path : paths.GetObject()) {
     if (!path.value.IsObject()) continue;
     for (auto it = path.value.MemberBegin(); it != path.value.MemberEnd();) {
-      auto responses = it->value.IsObject() ? it->value.FindMember("responses") : it->value.MemberEnd();
-      bool only_405 = it->value.IsObject() && responses != it->value.MemberEnd() && responses->value.IsObject() &&
-                      responses->value.MemberCount() == 1 && responses->value.HasMember("405");
+      bool only_405 = false;
+      if (it->value.IsObject()) {  // an operation (not the path's "parameters")
+        auto responses = it->value.FindMember("responses");
+        only_405 = responses != it->value.MemberEnd() && responses->value.IsObject() &&
+                   responses->value.MemberCount() == 1 && responses->value.HasMember("405");
+      }
       it = only_405 ? path.value.EraseMember(it) : it + 1;
     }
   }
