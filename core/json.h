@@ -16,6 +16,11 @@ std::string parse_json_strict(std::string_view text, rapidjson::Document& doc, i
 // Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
 bool is_valid_utf8(std::string_view text);
 
+// `text` with every byte that does not start a valid UTF-8 sequence (as
+// is_valid_utf8 reads it) replaced by U+FFFD: for text cut at a byte count,
+// or taken from a request, that goes into a JSON answer.
+std::string to_valid_utf8(std::string_view text);
+
 // Serializes a value to compact JSON text.
 std::string to_json(const rapidjson::Value& value);
 

@@ -51,6 +51,7 @@ const char* route_label(Route route) {
     case Route::kCluster: return "/_cluster";
     case Route::kAdmin: return "/_admin";
     case Route::kSchema: return "/_schema";
+    case Route::kOpenApi: return "/openapi.json";
     case Route::kUi: return "/ui";
     default: return "other";
   }

@@ -27,7 +27,20 @@ class Histogram {
 };
 
 // What the HTTP layer counts, per route kind.
-enum class Route : int { kCollection, kItem, kHealth, kReady, kMetrics, kCluster, kAdmin, kSchema, kUi, kOther, kCount };
+enum class Route : int {
+  kCollection,
+  kItem,
+  kHealth,
+  kReady,
+  kMetrics,
+  kCluster,
+  kAdmin,
+  kSchema,
+  kOpenApi,
+  kUi,
+  kOther,
+  kCount
+};
 const char* route_label(Route route);
 
 class Metrics {
@@ -55,6 +68,7 @@ class Metrics {
   void render(std::string& out) const;
 
   static constexpr int kMethods = 6;  // GET POST PUT DELETE OPTIONS other
+  static constexpr int kOtherMethod = kMethods - 1;
   static const char* method_label(int index);
 
  private:

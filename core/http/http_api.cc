@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstring>
 #include <sstream>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "http/active_connections.h"
 #include "http/connection_guard.h"
 #include "http/guarded_transport.h"
+#include "http/openapi.h"
 #include "http/problem.h"
 #include "http/responder.h"
 #include "http/response_socket.h"
@@ -46,6 +48,7 @@ struct HttpApi::State {
   std::shared_ptr<ActiveConnections> connections = std::make_shared<ActiveConnections>();  // sent a request lately
   std::atomic<int> awaiting_log{0};  // appends not yet acknowledged or refused by the log
   std::atomic<bool> stopped{false};
+  OpenApiCache openapi;  // GET /openapi.json, built once per plugin set
 };
 
 namespace {
@@ -163,14 +166,15 @@ class Router {
  public:
   explicit Router(HttpApi::State& state) : s_(state), cfg_(state.services.config) {}
 
-  void handle(const Http::Request& req, ResponderPtr r) {
+  // `method`: the request's (also one Pistache does not know).
+  void handle(const Http::Request& req, ResponderPtr r, const std::string& method) {
     const std::string& path = req.resource();
-    if (req.method() == Http::Method::Options) return preflight(req, *r);
+    if (method == "OPTIONS") return preflight(req, *r);
     if (s_.draining) {
       r->add_header("Retry-After", "1");
       return r->problem(503, "the node is shutting down");
     }
-    RouteMatch m = match_route(Http::methodString(req.method()), path);
+    RouteMatch m = match_route(method, path);
     if (!m.route) {
       if (m.allow.empty()) return r->problem(404, "no such resource");
       r->set_route(m.allow_metric);
@@ -189,6 +193,7 @@ class Router {
       case Endpoint::kChecksum: return checksum(std::string(m.params[0]), r);
       case Endpoint::kReloadPlugins: return reload_plugins(r);
       case Endpoint::kSchema: return r->send(200, schema_json(*s_.services.registry.current()));
+      case Endpoint::kOpenApi: return r->send(200, *s_.openapi.get(s_.services.registry.current()));
       case Endpoint::kRedirectToUi:
         r->add_header("Location", "/ui/");
         return r->send(302, {}, "text/plain");
@@ -233,10 +238,15 @@ class Router {
                   std::to_string(pending.needs_version));
   }
 
+  // OPTIONS: the methods this path answers (its pattern's routes), for
+  // `Allow` and a CORS preflight; 404 for a path no route has.
   void preflight(const Http::Request& req, Responder& r) {
-    r.add_header("Allow", "GET, POST, PUT, DELETE, OPTIONS");
+    RouteMatch m = match_route("OPTIONS", req.resource());
+    if (m.allow.empty()) return r.problem(404, "no such resource");
+    r.set_route(m.allow_metric);
+    r.add_header("Allow", m.allow);
     if (r.cors_allowed()) {
-      r.add_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+      r.add_header("Access-Control-Allow-Methods", m.allow);
       auto asked = request_header(req, "Access-Control-Request-Headers");
       r.add_header("Access-Control-Allow-Headers", asked ? *asked : "Content-Type, Authorization, Prefer");
       r.add_header("Access-Control-Max-Age", "600");
@@ -794,11 +804,90 @@ class ApiHandler : public Http::Handler {
     close_socket(peer->fd(), closing_answer(state_->services.config.node_id, 503, detail));
   }
 
-  void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
-    auto peer = writer.getPeer();
+  // Pistache's Http::Handler::onInput, with the node's own answers for the
+  // requests Pistache's parser refuses, which Pistache answers with a
+  // plain-text body (a malformed Cookie header even with 500): problem+json
+  // and `Connection: close` (what follows on the connection cannot be
+  // trusted). A method Pistache does not know ("QUERY", "BREW") is answered
+  // like one it knows that no route takes (PATCH): see serve_unknown_method.
+  void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
+    auto parser = getParser(peer);
+    try {
+      if (!parser->feed(buffer, len)) {
+        parser->reset();
+        return refuse(peer, 413, "the request is over " + std::to_string(getMaxRequestSize()) +
+                                     " bytes (http.max_body_bytes plus 64 KiB of headers)");
+      }
+      if (parser->parse() != Http::Private::State::Done) return;
+      parser->request.copyAddress(peer->address());
+      peer->setIdle(false);
+      serve(parser->request, peer);
+      parser->reset();
+    } catch (const Http::HttpError& e) {
+      parser->reset();
+      if (serve_unknown_method(std::string_view(buffer, len), peer)) return;
+      int status = e.code() >= 400 && e.code() < 500 ? e.code() : 400;
+      refuse(peer, status, std::string("the request cannot be parsed: ") + e.what());
+    } catch (const std::bad_alloc&) {
+      // Pistache sizes the body from Content-Length before reading it.
+      parser->reset();
+      refuse(peer, 413, "the request's Content-Length is larger than this node takes");
+    } catch (const std::length_error&) {
+      // A negative Content-Length, read as a size.
+      parser->reset();
+      refuse(peer, 400, "the request's Content-Length is not a body size");
+    } catch (const std::exception& e) {
+      // A header Pistache cannot parse (a Cookie header without "name=value"):
+      // the request's fault, not the node's.
+      parser->reset();
+      refuse(peer, 400, std::string("the request cannot be parsed: ") + e.what());
+    }
+  }
+
+  void onRequest(const Http::Request& req, Http::ResponseWriter writer) override { serve(req, writer.getPeer()); }
+
+ private:
+  // Answers a request the parser refused (no Request to answer with).
+  void refuse(const std::shared_ptr<Tcp::Peer>& peer, int status, const std::string& detail) {
+    state_->services.metrics.request(Route::kOther, Metrics::kOtherMethod, status, 0);
+    std::string answer = closing_answer(state_->services.config.node_id, status, detail);
+    size_t size = answer.size();
+    peer->send(RawBuffer(std::move(answer), size));
+  }
+
+  // A request whose method Pistache does not know fails in its request line.
+  // When `data` (what arrived) starts with such a request, whole, it is parsed
+  // again with GET in the method's place and served under its own method, so
+  // that the router answers it as any method without a route: 405 with
+  // `Allow` (after the token check on a path that needs one), 404 for a path
+  // no route has. False when `data` is not that.
+  bool serve_unknown_method(std::string_view data, const std::shared_ptr<Tcp::Peer>& peer) {
+    size_t space = data.find(' ');
+    if (space == std::string_view::npos || space == 0 || space > 32) return false;
+    std::string method(data.substr(0, space));
+    static constexpr std::string_view kTokenChars = "!#$%&'*+-.^_`|~";
+    for (unsigned char c : method)
+      if (!std::isalnum(c) && kTokenChars.find(static_cast<char>(c)) == std::string_view::npos) return false;
+    for (auto known : {"OPTIONS", "GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "TRACE", "CONNECT"})
+      if (method == known) return false;  // the request failed for another reason
+    std::string again = "GET";
+    again.append(data.substr(space));
+    Http::RequestParser parser(getMaxRequestSize());
+    try {
+      if (!parser.feed(again.data(), again.size()) || parser.parse() != Http::Private::State::Done) return false;
+    } catch (const std::exception&) {
+      return false;
+    }
+    serve(parser.request, peer, method);
+    return true;
+  }
+
+  // `method`: the request's method when Pistache does not know it.
+  void serve(const Http::Request& req, const std::shared_ptr<Tcp::Peer>& peer, const std::string& method = {}) {
     auto connection = peer ? GuardedTransport::connection_of(*peer) : nullptr;
     auto r = std::make_shared<Responder>(req, peer, connection, state_->services.config, state_->services.metrics,
                                          state_->in_flight);
+    if (!method.empty()) r->unknown_method();
     try {
       if (!connection) {  // refused at the door; this request came with it
         r->add_header("Retry-After", "1");
@@ -808,14 +897,13 @@ class ApiHandler : public Http::Handler {
       // request with a small body could carry ~1 MiB of headers: refuse it.
       if (header_bytes(req) > kMaxHeaderBytes)
         return r->problem(431, "request headers exceed " + std::to_string(kMaxHeaderBytes) + " bytes");
-      Router(*state_).handle(req, r);
+      Router(*state_).handle(req, r, method.empty() ? std::string(Http::methodString(req.method())) : method);
     } catch (const std::exception& e) {
       log::error("http", std::string("request failed: ") + e.what());
       r->problem(500, "internal error");
     }
   }
 
- private:
   std::shared_ptr<HttpApi::State> state_;
 };
 

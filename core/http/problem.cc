@@ -3,6 +3,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "json.h"
+
 namespace clusterlite {
 
 const char* reason_phrase(int status) {
@@ -38,11 +40,18 @@ std::string problem_json(int status, std::string_view detail, std::string_view f
   w.String(reason_phrase(status));
   w.Key("status");
   w.Int(status);
+  // A detail or field may hold text a plugin or the node cut at a byte count,
+  // or bytes of the request: the body must be UTF-8 all the same.
+  auto text = [&w](std::string_view s) {
+    if (is_valid_utf8(s)) return w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    std::string valid = to_valid_utf8(s);
+    return w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
+  };
   w.Key("detail");
-  w.String(detail.data(), detail.size());
+  text(detail);
   if (!field.empty()) {
     w.Key("field");
-    w.String(field.data(), field.size());
+    text(field);
   }
   w.EndObject();
   std::string out(buf.GetString(), buf.GetSize());

@@ -55,7 +55,8 @@ class Responder {
         in_flight_(in_flight),
         started_(std::chrono::steady_clock::now()),
         reactor_(std::this_thread::get_id()),
-        http10_(req.version() == Pistache::Http::Version::Http10) {
+        http10_(req.version() == Pistache::Http::Version::Http10),
+        head_(req.method() == Pistache::Http::Method::Head) {
     in_flight_.fetch_add(1);
     if (connection_) connection_->request_taken(started_);
     switch (req.method()) {
@@ -64,7 +65,7 @@ class Responder {
       case Pistache::Http::Method::Put: method_ = 2; break;
       case Pistache::Http::Method::Delete: method_ = 3; break;
       case Pistache::Http::Method::Options: method_ = 4; break;
-      default: method_ = 5;
+      default: method_ = Metrics::kOtherMethod;
     }
     keep_alive_ = true;
     if (auto c = req.headers().tryGet<Pistache::Http::Header::Connection>())
@@ -85,6 +86,12 @@ class Responder {
   bool cors_allowed() const { return !cors_origin_.empty(); }
   // Answers with the web UI's security headers instead of the API's.
   void ui_document() { ui_document_ = true; }
+  // A request whose method Pistache does not know (parsed again as a GET):
+  // counted under "other" in /metrics.
+  void unknown_method() {
+    method_ = Metrics::kOtherMethod;
+    head_ = false;
+  }
   // The route kind this request is counted under in /metrics.
   void set_route(Route route) { route_ = route; }
 
@@ -119,7 +126,9 @@ class Responder {
     out.reserve(64 + headers_.size() + body.size());
     out.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
     out.append(reason && *reason ? reason : "Status").append("\r\n").append(headers_);
-    out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n").append(body);
+    // An answer to HEAD has no body, whatever its Content-Length says.
+    out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n");
+    if (!head_) out.append(body);
     // Counted before sending, so a client that saw the answer sees it counted.
     metrics_.request(route_, method_, status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
@@ -165,8 +174,9 @@ class Responder {
   std::chrono::steady_clock::time_point started_;
   std::thread::id reactor_;  // the reactor thread that took the request
   bool http10_ = false;
+  bool head_ = false;  // a HEAD request
   Route route_ = Route::kOther;
-  int method_ = 5;
+  int method_ = Metrics::kOtherMethod;
   bool keep_alive_ = true;
   bool ui_document_ = false;
   std::string cors_origin_;

@@ -17,7 +17,7 @@ namespace clusterlite {
 // route is open).
 enum class Access {
   kOpen,   // anyone: health, readiness, metrics, cluster status, the UI's files
-  kRead,   // a read or a write token
+  kRead,   // a read or a write token (also what describes the tables: /_schema, /openapi.json)
   kWrite,  // a write token
 };
 const char* to_string(Access access);
@@ -31,6 +31,7 @@ enum class Endpoint {
   kChecksum,
   kReloadPlugins,
   kSchema,
+  kOpenApi,
   kRedirectToUi,
   kUiFile,
   kList,

@@ -1,13 +1,16 @@
-"""Checks a live standalone node against docs/openapi.yaml.
+"""Checks a live standalone node against docs/openapi.yaml and against the
+OpenAPI 3.1 document the node generates itself (GET /openapi.json).
 
 Starts `<build>/bin/clusterlite` (CLUSTERLITE_BUILD_DIR, default build/) on a
 free port with a temporary database, API tokens, CORS and a small body limit,
 then sends one request per documented path, method and status that a single
 healthy node can be made to answer. Each answer must be documented for its
 operation, carry a documented media type, validate against the documented
-schema and carry the documented required headers. Every documented
-(path, method, status) is either provoked here or listed in NOT_PROVOKED with
-the reason, so the description and this test change together.
+schema and carry the documented required headers, in both documents: in the
+contract under its generic path (`/{table}`), in the generated document under
+the table's own (`/users`, with the users entity's schemas). Every documented
+(path, method, status) of either is provoked here or listed in NOT_PROVOKED
+with the reason, so the descriptions and this test change together.
 """
 
 import http.client
@@ -63,6 +66,13 @@ for _path, _methods in {
 }.items():
     for _m in _methods:
         NOT_PROVOKED[(_path, _m, "503")] = _UNAVAILABLE
+NOT_PROVOKED[("/openapi.json", "get", "503")] = _UNAVAILABLE
+# Answers /openapi.json documents for a table's own paths that the contract's generic paths get
+# from an unknown table, listed under the contract's path.
+NOT_PROVOKED_GENERATED = {
+    ("/{table}", "post", "404"): "a plugin that refuses a create with 404 (users never does; "
+                                 "the contract's 404 here is an unknown table's)",
+}
 NOT_PROVOKED[("/ui/", "get", "404")] = "a node without a UI directory (this node serves one)"
 for _path, _m in (("/{table}", "post"), ("/{table}/{id}", "put"), ("/{table}/{id}", "delete")):
     NOT_PROVOKED[(_path, _m, "504")] = "a broker that stalls with the write in flight (tests/fault covers it)"
@@ -87,23 +97,35 @@ def resolve(spec, node):
     return node
 
 
+TYPE_CHECKS = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
 def validate(spec, schema, value, where="body"):
-    """A list of errors for `value` against an OpenAPI 3.0 schema (the subset the spec uses)."""
+    """A list of errors for `value` against an OpenAPI 3.0 or 3.1 schema (the subset the documents use:
+    types, also a list of them, enum, bounds, lengths, pattern, required, properties, additionalProperties,
+    items; formats, readOnly and descriptions are not checked)."""
     schema = resolve(spec, schema)
     errors = []
     if not schema:
         return errors
-    kind = schema.get("type")
-    checks = {
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-    }
-    if kind and not checks[kind](value):
-        return [f"{where}: expected {kind}, got {type(value).__name__} {value!r:.80}"]
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds or []
+    if schema.get("nullable"):
+        kinds = kinds + ["null"]
+    matching = [k for k in kinds if TYPE_CHECKS[k](value)]
+    if kinds and not matching:
+        return [f"{where}: expected {kinds}, got {type(value).__name__} {value!r:.80}"]
+    kind = matching[0] if matching else None
+    if kind == "null":
+        return errors
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{where}: {value!r} not in {schema['enum']}")
     if kind in ("integer", "number"):
@@ -158,10 +180,11 @@ def free_port():
 
 
 class Answer:
-    def __init__(self, status, headers, body):
+    def __init__(self, status, headers, body, path=""):
         self.status = status
         self.headers = headers  # lower-case names
         self.body = body
+        self.path = path  # the request's target
 
     def json(self):
         return json.loads(self.body)
@@ -189,7 +212,7 @@ class Node:
             conn.request(method, path, body=body, headers=h)
             r = conn.getresponse()
             data = r.read()
-            return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+            return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, data, path)
         finally:
             conn.close()
 
@@ -258,61 +281,114 @@ def spec():
     return load_spec()
 
 
+@pytest.fixture(scope="module")
+def generated(node):
+    """The node's own description of its API (GET /openapi.json)."""
+    a = node.request("GET", "/openapi.json", token=READ_TOKEN)
+    assert a.status == 200, a.body[:300]
+    doc = a.json()
+    assert doc["openapi"] == "3.1.0"
+    return doc
+
+
 # ---------------------------------------------------------------- checking answers
 
 
-class Conformance:
-    """Checks answers against the spec and records which documented answers were seen."""
+def methods_served(spec, path):
+    """The methods a path of `spec` documents with an answer other than 405, upper-case."""
+    item = spec["paths"][path]
+    return {m.upper() for m in METHODS
+            if m in item and any(s != "405" for s in resolve(spec, item[m])["responses"])}
 
-    def __init__(self, spec):
+
+class Conformance:
+    """Checks answers against the contract and the node's generated document, and records which
+    documented answers were seen in each."""
+
+    def __init__(self, spec, generated):
         self.spec = spec
-        self.seen = set()
+        self.generated = generated
+        self.seen = set()  # (contract path, method, status)
+        self.seen_generated = set()  # (generated path, method, status)
+
+    def generated_path(self, answer, path):
+        """Where the generated document describes the answer's request: a table's own paths for a
+        table it describes, the generic ones for a table it does not, nothing for an unknown table."""
+        if path not in ("/{table}", "/{table}/{id}"):
+            return path
+        table = answer.path.split("?")[0].split("/")[1]
+        own = f"/{table}" + ("/{id}" if path == "/{table}/{id}" else "")
+        if own in self.generated["paths"]:
+            return own
+        generic = self.generated["paths"].get(path)
+        if generic and table in generic["parameters"][0]["schema"].get("enum", []):
+            return path
+        return None
 
     def check(self, answer, path, method, expect):
         where = f"{method.upper()} {path} -> {answer.status}"
         assert answer.status == expect, f"{where}: expected {expect}; body {answer.body[:300]!r}"
-        item = self.spec["paths"][path]
+        assert answer.headers.get("x-clusterlite-node") == NODE_ID, f"{where}: X-ClusterLite-Node missing"
+        self.seen.add(self.check_in(self.spec, answer, path, method, "docs/openapi.yaml"))
+        gen_path = self.generated_path(answer, path)
+        if gen_path is None:
+            return
+        if answer.status == 405:
+            # The generated document leaves out operations that only answer 405: the method is
+            # not listed, and Allow names exactly the ones that are.
+            assert method not in self.generated["paths"][gen_path], f"{where}: a 405 operation in /openapi.json"
+            self.check_allow(answer, gen_path, self.generated)
+            return
+        self.seen_generated.add(self.check_in(self.generated, answer, gen_path, method, "/openapi.json"))
+
+    def check_in(self, spec, answer, path, method, name):
+        where = f"{method.upper()} {path} -> {answer.status} ({name})"
+        item = spec["paths"][path]
         assert method in item, f"{where}: method not documented"
-        responses = resolve(self.spec, item[method])["responses"]
+        responses = resolve(spec, item[method])["responses"]
         status = str(answer.status)
         assert status in responses, f"{where}: status not documented (documented: {sorted(responses)})"
-        doc = resolve(self.spec, responses[status])
-        self.seen.add((path, method, status))
-
-        assert answer.headers.get("x-clusterlite-node") == NODE_ID, f"{where}: X-ClusterLite-Node missing"
-        for name, header in doc.get("headers", {}).items():
-            if resolve(self.spec, header).get("required"):
-                assert name.lower() in answer.headers, f"{where}: required header {name} missing"
+        doc = resolve(spec, responses[status])
+        for header_name, header in doc.get("headers", {}).items():
+            if resolve(spec, header).get("required"):
+                assert header_name.lower() in answer.headers, f"{where}: required header {header_name} missing"
 
         content = doc.get("content")
         if not content:
             assert answer.body == b"", f"{where}: documented without a body, got {answer.body[:100]!r}"
-            return
+            return path, method, status
         media = answer.headers.get("content-type", "").split(";")[0].strip()
         assert media in content, f"{where}: Content-Type {media!r} not documented ({sorted(content)})"
         if media.endswith("json"):
             value = answer.json()
-            errors = validate(self.spec, content[media].get("schema", {}), value)
+            errors = validate(spec, content[media].get("schema", {}), value)
             assert not errors, f"{where}: " + "; ".join(errors)
+        return path, method, status
 
-    def check_allow(self, answer, path):
-        """A 405's Allow lists exactly the methods documented with a non-405 answer."""
-        item = self.spec["paths"][path]
-        documented = {
-            m.upper()
-            for m in METHODS
-            if m in item and any(s != "405" for s in resolve(self.spec, item[m])["responses"])
-        }
+    def check_allow(self, answer, path, spec=None):
+        """A 405's (or an OPTIONS answer's) Allow lists exactly the methods documented with a non-405
+        answer."""
+        spec = spec or self.spec
         allowed = {m.strip() for m in answer.headers["allow"].split(",")}
+        documented = methods_served(spec, path)
         assert allowed == documented, f"{path}: Allow {sorted(allowed)} but documented {sorted(documented)}"
+
+
+def generic_path(generated, path):
+    """The contract's path for a path of the generated document: `/users` -> `/{table}` for a table
+    it describes (one with a `users.create` schema), the same path otherwise."""
+    parts = path.split("/")
+    if f"{parts[1]}.create" in generated["components"]["schemas"]:
+        return "/{table}" if len(parts) == 2 else "/{table}/{id}"
+    return path
 
 
 def user(n):
     return {"name": f"User {n}", "email": f"user{n}@example.com"}
 
 
-def test_live_node_matches_openapi(node, spec):
-    c = Conformance(spec)
+def test_live_node_matches_openapi(node, spec, generated):
+    c = Conformance(spec, generated)
 
     # Operations routes.
     c.check(node.request("GET", "/healthz", token=None), "/healthz", "get", 200)
@@ -431,6 +507,34 @@ def test_live_node_matches_openapi(node, spec):
     c.check(a, "/_schema", "post", 405)
     c.check_allow(a, "/_schema")
 
+    # The node's own OpenAPI document: read access, like /_schema.
+    a = node.request("GET", "/openapi.json", token=READ_TOKEN)
+    c.check(a, "/openapi.json", "get", 200)
+    assert a.json() == generated, "the document changed without a plugin reload"
+    c.check(node.request("GET", "/openapi.json", token=None), "/openapi.json", "get", 401)
+    a = node.request("POST", "/openapi.json", body={})
+    c.check(a, "/openapi.json", "post", 405)
+    c.check_allow(a, "/openapi.json")
+
+    # Methods HTTP does not define, and HEAD: 405 with Allow like any method a path does not
+    # serve (Pistache refused the first with a plain-text 400, and HEAD answers carried a body).
+    for method, path, template in (("BREW", "/users", "/{table}"), ("QUERY", f"/users/{first['id']}", "/{table}/{id}"),
+                                   ("QUERY", "/healthz", "/healthz"), ("HEAD", "/openapi.json", "/openapi.json")):
+        a = node.request(method, path)
+        assert a.status == 405, (method, path, a.status, a.body[:200])
+        c.check_allow(a, template)
+        if method == "HEAD":
+            assert a.body == b"", f"HEAD {path}: a body {a.body[:100]!r}"
+        else:
+            assert a.headers["content-type"] == "application/problem+json", (method, path)
+            assert a.json()["status"] == 405
+    # A header Pistache cannot parse (a Cookie without name=value) is the request's fault: 400
+    # problem+json on any path (it was a plain-text 500).
+    for path in ("/healthz", "/users"):
+        a = node.request("GET", path, headers={"Cookie": "no-equals-sign"})
+        assert a.status == 400 and a.headers["content-type"] == "application/problem+json", (path, a.status)
+        assert a.headers.get("x-clusterlite-node") == NODE_ID
+
     # Live plugin reload: a write token; a broken file changes nothing.
     reload = "/_admin/plugins/reload"
     c.check(node.request("POST", reload, token=None), reload, "post", 401)
@@ -458,6 +562,8 @@ def test_live_node_matches_openapi(node, spec):
         path = concrete.get(template, template)
         plain = node.request("OPTIONS", path, token=None)
         c.check(plain, template, "options", 204)
+        # Allow: the methods the path serves (it listed GET, POST, PUT, DELETE everywhere).
+        c.check_allow(plain, template)
         assert "access-control-allow-origin" not in plain.headers, f"{path}: CORS headers without an Origin"
         cors = node.request(
             "OPTIONS",
@@ -467,7 +573,7 @@ def test_live_node_matches_openapi(node, spec):
         )
         c.check(cors, template, "options", 204)
         assert cors.headers.get("access-control-allow-origin") == ORIGIN
-        assert "POST" in cors.headers.get("access-control-allow-methods", "")
+        assert cors.headers.get("access-control-allow-methods") == cors.headers["allow"], path
         other = node.request("OPTIONS", path, token=None, headers={"Origin": "http://elsewhere.test"})
         assert "access-control-allow-origin" not in other.headers, f"{path}: CORS allowed a foreign origin"
 
@@ -479,6 +585,20 @@ def test_live_node_matches_openapi(node, spec):
     assert not stale, f"NOT_PROVOKED lists answers the spec does not document: {sorted(stale)}"
     provoked_anyway = set(NOT_PROVOKED) & c.seen
     assert not provoked_anyway, f"NOT_PROVOKED lists answers this test provoked: {sorted(provoked_anyway)}"
+
+    # The same for the generated document, whose table paths are the contract's under the table's
+    # name: it documents nothing the contract does not, and every answer it documents was
+    # provoked (checked against it) or is listed in NOT_PROVOKED under the contract's path.
+    in_generated = {(generic_path(generated, p), m, s) for p, m, s in documented_statuses(generated)}
+    invented = in_generated - documented
+    assert not invented, f"/openapi.json documents answers docs/openapi.yaml does not: {sorted(invented)}"
+    seen_generated = {(generic_path(generated, p), m, s) for p, m, s in c.seen_generated}
+    unseen = in_generated - seen_generated - set(NOT_PROVOKED) - set(NOT_PROVOKED_GENERATED)
+    assert not unseen, f"documented in /openapi.json but neither provoked nor listed: {sorted(unseen)}"
+    assert not set(NOT_PROVOKED_GENERATED) & seen_generated, "NOT_PROVOKED_GENERATED lists a provoked answer"
+    # It leaves out only the operations that answer 405 alone, and a known table's list's 404.
+    left_out = {(p, m, s) for p, m, s in documented if s != "405"} - in_generated
+    assert left_out == {("/{table}", "get", "404")}, f"/openapi.json leaves out: {sorted(left_out)}"
 
 
 def test_spec_references_resolve(spec):

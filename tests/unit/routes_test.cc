@@ -37,6 +37,8 @@ TEST(RoutesTest, LiteralRoutesWinOverTablePlaceholders) {
   EXPECT_EQ(matched("GET", "/users/42"), "/{table}/{id} [users] [42]");
   EXPECT_EQ(matched("DELETE", "/users/a%2Fb"), "/{table}/{id} [users] [a%2Fb]");
   EXPECT_EQ(matched("GET", "/healthzz"), "/{table} [healthzz]");
+  EXPECT_EQ(matched("GET", "/openapi.json"), "/openapi.json");
+  EXPECT_EQ(matched("GET", "/openapi"), "/{table} [openapi]");
 }
 
 TEST(RoutesTest, EmptySegmentsAndDeepPathsMatchNothing) {
@@ -54,6 +56,21 @@ TEST(RoutesTest, AnotherMethodOnAKnownPathListsTheAllowedOnes) {
   EXPECT_EQ(match_route("POST", "/healthz").allow_access, Access::kOpen);
   EXPECT_EQ(matched("DELETE", "/users"), "405 GET, POST, OPTIONS");
   EXPECT_EQ(matched("HEAD", "/ui/app.js"), "405 GET, OPTIONS");
+  // OPTIONS has no route: it gets the path's methods (what the node's preflight answers).
+  EXPECT_EQ(matched("OPTIONS", "/users"), "405 GET, POST, OPTIONS");
+  EXPECT_EQ(matched("OPTIONS", "/_admin/plugins/reload"), "405 POST, OPTIONS");
+  EXPECT_EQ(matched("QUERY", "/openapi.json"), "405 GET, OPTIONS");
+  EXPECT_EQ(matched("OPTIONS", "/users/42/x"), "none");
+}
+
+TEST(RoutesTest, WhatDescribesTheTablesNeedsAReadToken) {
+  // Like the tables themselves: /_schema and /openapi.json name every table.
+  for (const char* path : {"/_schema", "/openapi.json"}) {
+    auto m = match_route("GET", path);
+    ASSERT_NE(m.route, nullptr) << path;
+    EXPECT_EQ(m.route->access, Access::kRead) << path;
+  }
+  EXPECT_EQ(match_route("GET", "/openapi.json").route->endpoint, Endpoint::kOpenApi);
 }
 
 TEST(RoutesTest, OnlyHealthMetricsStatusAndTheUiAreOpen) {
