@@ -1,5 +1,5 @@
--- GET /users/{id}, each request a random id from the file BENCH_IDS (one id
--- per line, all existing users). Without BENCH_CONNECTION the requests carry
+-- GET /users/{id} (or /<BENCH_TABLE>/{id}), each request a random id from the
+-- file BENCH_IDS (one id per line, all existing entities). Without BENCH_CONNECTION the requests carry
 -- no Connection header (wrk's default: HTTP/1.1, persistent by default);
 -- BENCH_CONNECTION=keep-alive sends `Connection: keep-alive` explicitly;
 -- BENCH_POSITION=<token> sends a session position (ClusterLite-Position).
@@ -13,6 +13,7 @@ local connection = os.getenv("BENCH_CONNECTION")
 if connection and #connection > 0 then
   wrk.headers["Connection"] = connection
 end
+local prefix = "/" .. (os.getenv("BENCH_TABLE") or "users") .. "/"
 local position = os.getenv("BENCH_POSITION")
 if position and #position > 0 then
   wrk.headers["ClusterLite-Position"] = position
@@ -30,5 +31,5 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", "/users/" .. ids[math.random(#ids)])
+  return wrk.format("GET", prefix .. ids[math.random(#ids)])
 end
