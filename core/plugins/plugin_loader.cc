@@ -258,8 +258,10 @@ std::vector<LoadedPlugin> load_plugin_file(const std::string& path, const rapidj
   std::vector<std::unique_ptr<TableOperations>> made;
   try {
     if (out.abi >= 2 && lib.has("clusterlite_plugin_tables")) {
+      // An empty list is a plugin with nothing to serve under this config
+      // (the schema plugin when no table is declared): it loads and serves
+      // no table.
       made = lib.get_alias<PluginTablesFactory>("clusterlite_plugin_tables")(ctx);
-      if (made.empty()) fail(path, "factory returned no tables");
     } else {
       if (!lib.has("clusterlite_plugin_factory")) fail(path, "missing symbol clusterlite_plugin_factory");
       made.push_back(lib.get_alias<PluginFactory>("clusterlite_plugin_factory")(ctx));
@@ -372,6 +374,7 @@ std::vector<LoadedPlugin> load_plugins(const Config::Plugins& config, const std:
       if (k.path == path) tables.push_back(k);
     if (tables.empty() || sha256_hex(read_plugin_file(path)) != tables.front().sha256) {
       tables = load_plugin_file(path, settings, node_id);
+      if (tables.empty()) log::info("plugins", "loaded " + path + ": it serves no table with these settings");
       for (auto& p : tables)
         log::info("plugins", "loaded " + path + " serving table " + p.table_name + " (version " +
                                  std::to_string(p.version) + ", sha256 " + p.sha256.substr(0, 12) + ")");

@@ -56,6 +56,34 @@ TEST(Cli, CheckConfigSummarisesTheShippedStandaloneConfig) {
   EXPECT_EQ(fs::exists(db), db_existed) << "--check-config must not create the database";
 }
 
+// config/declared-tables.json: users and a products table the schema plugin
+// serves from the declaration in the file (docs/entities.md).
+TEST(Cli, CheckConfigSummarisesTheShippedDeclaredTablesConfig) {
+  std::string db = kSourceDir + "/var/declared-tables/clusterlite.db";
+  bool db_existed = fs::exists(db);
+  auto r = run_clusterlite({"--check-config", "--config", kSourceDir + "/config/declared-tables.json"},
+                           {{"CLUSTERLITE_PLUGINS_DIR", plugins_directory()}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "config OK: node standalone-1, standalone mode, database " + db +
+                       ", 2 plugin(s): schema(products, version 1) users(users, version 1)\n");
+  EXPECT_EQ(fs::exists(db), db_existed) << "--check-config must not create the database";
+}
+
+// A declaration the schema plugin cannot serve: one line naming the plugin
+// file, the table and the keyword, exit status 1.
+TEST(Cli, CheckConfigRefusesABadDeclarationWithOneLine) {
+  TempDir dir;
+  std::ofstream(dir.path() + "/c.json") << R"({"node_id": "n1", "database": {"path": "db.sqlite"},
+    "plugins": {"configure": {"schema": {"settings": {"tables": {"products": {
+      "properties": {"sku": {"type": "string"}}, "oneOf": [{"required": ["sku"]}]}}}}}}})";
+  auto r = run_clusterlite({"--check-config", "--config", dir.path() + "/c.json"},
+                           {{"CLUSTERLITE_PLUGINS_DIR", plugins_directory()}});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "clusterlite: plugin " + plugins_directory() +
+                       "/schema.so: factory threw: table products: unsupported keyword \"oneOf\"\n");
+}
+
 // A config that parses but names a plugin the node cannot load: exit status 1
 // (2 is for the config itself), nothing on stdout, one line on stderr naming
 // the file and why; never a crash, even for a plugin that would corrupt the

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The installed SDK and node, end to end:
-#   1. cmake --install <build> --prefix <tmp>/prefix: the node, users.so, the
+#   1. cmake --install <build> --prefix <tmp>/prefix: the node, users.so and
+#      schema.so (which serves nothing until a config declares a table), the
 #      web UI, a config, the plugin headers and the CMake package
 #   2. configure and build examples/notes-plugin out of tree against the prefix,
 #      in a clean environment and without a build type (the package makes it
@@ -41,7 +42,7 @@ clean_env=(env -i "PATH=/usr/local/bin:/usr/bin:/bin" "HOME=$work" "TMPDIR=$work
 
 echo "== install ClusterLite to $prefix"
 cmake --install "$build" --prefix "$prefix" >"$work/install.log" || { cat "$work/install.log"; fail "install"; }
-for f in bin/clusterlite lib/clusterlite/plugins/users.so share/clusterlite/web/index.html \
+for f in bin/clusterlite lib/clusterlite/plugins/users.so lib/clusterlite/plugins/schema.so share/clusterlite/web/index.html \
   etc/clusterlite/clusterlite.json include/clusterlite/plugin.h include/clusterlite/statement_cache.h \
   lib/cmake/ClusterLite/ClusterLiteConfig.cmake lib/cmake/ClusterLite/ClusterLitePlugin.cmake; do
   test -e "$prefix/$f" || fail "the prefix has no $f"

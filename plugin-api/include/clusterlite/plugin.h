@@ -67,7 +67,8 @@ using PluginTablesFactory = std::vector<std::unique_ptr<TableOperations>>(const 
 
 // The same for a plugin that serves several tables: `factory` matches
 // clusterlite::PluginTablesFactory and returns one TableOperations per table
-// (at least one), exported under the alias `clusterlite_plugin_tables`.
+// (none: the plugin serves no table under its settings), exported under the
+// alias `clusterlite_plugin_tables`.
 #define CLUSTERLITE_PLUGIN_TABLES(factory, version) \
   CLUSTERLITE_PLUGIN_METADATA_(version)             \
   BOOST_DLL_ALIAS(factory, clusterlite_plugin_tables)

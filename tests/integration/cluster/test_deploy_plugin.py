@@ -67,7 +67,9 @@ def test_up_gives_each_node_a_plugins_directory_of_its_own(launched):
     build_users = PLUGINS_DIR / "users.so"
     for i in NODES:
         directory = launched.plugins_dir(i)
-        assert sorted(f.name for f in directory.iterdir()) == ["users.so"], i
+        # The build's plugins: users.so and schema.so (which serves no table
+        # until a config declares one, docs/entities.md).
+        assert sorted(f.name for f in directory.iterdir()) == ["schema.so", "users.so"], i
         assert sha256(directory / "users.so") == sha256(build_users)
         config = json.loads((launched.state / f"node-{i}" / "clusterlite.json").read_text())
         assert config["plugins"]["directory"] == str(directory)
@@ -126,7 +128,7 @@ def test_deploy_plugin_rolls_notes_out_node_by_node(launched):
     digest = sha256(NOTES_SO)
     for i in NODES:
         assert sha256(launched.plugins_dir(i) / "notes.so") == digest
-        assert sorted(f.name for f in launched.plugins_dir(i).iterdir()) == ["notes.so", "users.so"]
+        assert sorted(f.name for f in launched.plugins_dir(i).iterdir()) == ["notes.so", "schema.so", "users.so"]
         notes = plugins_of(launched, i)["notes"]
         assert notes["sha256"] == digest and notes["version"] == 1
         assert "notes" not in pending_of(launched, i)
@@ -217,7 +219,7 @@ def test_deploy_plugin_sends_the_write_token_of_a_cluster_with_tokens(tmp_path):
         assert refused.returncode != 0, refused.stdout
         assert "node-1 refused notes.so (HTTP 401)" in refused.stderr, refused.stderr
         assert "CLUSTERLITE_WRITE_TOKENS" in refused.stderr
-        assert sorted(f.name for f in launcher.plugins_dir(1).iterdir()) == ["users.so"]
+        assert sorted(f.name for f in launcher.plugins_dir(1).iterdir()) == ["schema.so", "users.so"]
 
         result = launcher.run("deploy-plugin", str(NOTES_SO), timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
