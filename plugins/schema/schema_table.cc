@@ -1,6 +1,7 @@
 #include "schema_table.h"
 
 #include <SQLiteCpp/Statement.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <rapidjson/writer.h>
 
@@ -20,6 +21,22 @@ using clusterlite::Status;
 using rapidjson::Value;
 
 namespace {
+
+// The first 16 hex digits of the SHA-256 of `schema`, as the host computes
+// the fingerprint it stamps on events (LoadedPlugin::schema_sha256).
+std::string schema_fingerprint(const std::string& schema) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(schema.data(), schema.size(), digest, &length, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < 8 && i < length; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 15]);
+  }
+  return out;
+}
 
 constexpr size_t kMaxIdLength = 256;
 constexpr const char* kAdditionalColumn = "_additional";
@@ -106,7 +123,7 @@ std::string a_kind(Kind kind) {
 }  // namespace
 
 SchemaTable::SchemaTable(Declaration declaration)
-    : decl_(std::move(declaration)), validator_(decl_.validation) {
+    : decl_(std::move(declaration)), validator_(decl_.validation), fingerprint_(schema_fingerprint(decl_.entity_schema)) {
   const std::string t = quote(decl_.table);
   std::string columns = "id, created_at, updated_at";
   if (decl_.additional) columns += ", " + quote(kAdditionalColumn);
@@ -337,7 +354,15 @@ Status SchemaTable::handle_upsert(SQLite::Database& db, const DatabaseEvent& eve
   // fits its column. Everything else (this version's events, events of other
   // producers) is checked against the declaration as strictly as a request.
   bool older_version = event.plugin_version >= 1 && event.plugin_version < decl_.version;
-  if (older_version) {
+  // An event that carries this declaration's fingerprint at this version was
+  // checked against this very declaration by the node that built it (the
+  // host holds events of another declaration at the same version), so every
+  // node applying it would reach that same verdict again: it is applied by
+  // its types, as an older version's event is. Only events without it (other
+  // producers) are checked in full here.
+  bool checked_by_builder = event.plugin_version == decl_.version && !event.schema_sha256.empty() &&
+                            event.schema_sha256 == fingerprint_;
+  if (older_version || checked_by_builder) {
     for (auto& p : decl_.properties)
       if (const Value* v = member(*data, p.name); v && !fits(p, *v))
         return Status::Invalid("event data." + p.name + " must be " + a_kind(p.kind), p.name);

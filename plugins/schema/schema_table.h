@@ -60,6 +60,9 @@ class SchemaTable : public clusterlite::TableOperations {
 
   Declaration decl_;
   Validator validator_;
+  // What the host stamps on this table's events: the first 16 hex digits of
+  // the SHA-256 of entity_schema().
+  std::string fingerprint_;
   int first_property_column_;  // index of the first property in SELECT results
   // SQL texts, built once: StatementCache keys statements by their pointer.
   std::string sql_insert_, sql_update_, sql_delete_, sql_get_, sql_page_, sql_exists_;

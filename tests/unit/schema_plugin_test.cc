@@ -117,12 +117,14 @@ class Table {
     return apply(e, kLater);
   }
 
-  // An event as another producer (or another version) would write it.
-  Status apply_event(Operation op, const std::string& data, int plugin_version = 0) {
+  // An event as another producer (or another version) would write it, with
+  // the schema fingerprint the host stamps when `fingerprint` is given.
+  Status apply_event(Operation op, const std::string& data, int plugin_version = 0, std::string fingerprint = {}) {
     DatabaseEvent e;
     e.operation = op;
     e.data.Parse(data.c_str());
     e.plugin_version = plugin_version;
+    e.schema_sha256 = std::move(fingerprint);
     return apply(e, kTimestamp, false);
   }
 
@@ -546,6 +548,27 @@ TEST(SchemaTable, EventsOfAnOlderVersionAreAppliedByTheirTypesAlone) {
   EXPECT_TRUE(t.apply_event(Operation::kInsert, event, 1).ok());
   EXPECT_EQ(status_text(t.apply_event(Operation::kUpdate,
                                       R"({"id": "0190aaaa-0000-7000-8000-000000000002", "name": 5})", 1)),
+            "invalid: event data.name must be a string [name]");
+}
+
+// An event that carries this declaration's fingerprint at its version was
+// checked by the node that built it against the same declaration (the host
+// holds those of another one): it is applied by its types, and the costly
+// checks (patterns) run once per write, where the request came in.
+TEST(SchemaTable, EventsCheckedByTheirBuilderWithThisDeclarationAreAppliedByTheirTypes) {
+  Table t(R"({"properties": {"name": {"type": "string", "maxLength": 3}}, "required": ["name"], "x-version": 2})",
+          "items");
+  const std::string fingerprint = t.plugin().schema_sha256;
+  ASSERT_EQ(fingerprint.size(), 16u);
+  std::string event = R"({"id": "0190aaaa-0000-7000-8000-000000000003", "name": "longer than three"})";
+  EXPECT_EQ(status_text(t.apply_event(Operation::kInsert, event, 2, "0123456789abcdef")),
+            "invalid: name must be at most 3 characters long [name]");
+  EXPECT_EQ(status_text(t.apply_event(Operation::kInsert, event, 2)),
+            "invalid: name must be at most 3 characters long [name]");
+  EXPECT_TRUE(t.apply_event(Operation::kInsert, event, 2, fingerprint).ok());
+  // Types are still checked.
+  EXPECT_EQ(status_text(t.apply_event(Operation::kUpdate, R"({"id": "0190aaaa-0000-7000-8000-000000000003", "name": 5})",
+                                      2, fingerprint)),
             "invalid: event data.name must be a string [name]");
 }
 
