@@ -5,11 +5,11 @@
 // The table under test (CLUSTERLITE_E2E_TABLE, default `products`) is found
 // in /_schema and the tests read its schema for labels, constraints, defaults
 // and the unique field; only the sample rows below know the product fields
-// (sku, name, price_cents). tests/e2e/run deploys the products test plugin
-// (tests/plugins/products) to its cluster; a table of the same shape declared
-// in a configuration file works the same. The read-only JSON view is tested on
-// a table whose plugin does not describe itself (the gadgets test plugin, also
-// deployed by run). Tests whose table is missing are skipped.
+// (sku, name, price_cents). tests/e2e/run declares products in its cluster's
+// configuration for the schema plugin (docs/entities.md). The read-only JSON
+// view is tested on a table whose plugin does not describe itself (the
+// gadgets test plugin, deployed by run). Tests whose table is missing are
+// skipped.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE_URL, RUN, WAIT, launch, screenshot, api, eventually } from './lib.js';
