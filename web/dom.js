@@ -34,3 +34,30 @@ export async function withBusy(button, busyLabel, work) {
     label.textContent = idle;
   }
 }
+
+// Runs `body(seq, strong)` for `view`'s load() unless a load is running:
+// overlapping calls share one load, and a call made meanwhile (unless
+// `quiet`) schedules one more afterwards, strong if any of them asked. `view`
+// keeps `loading`, `again` and `loadSeq` (the latest load, so a slower one's
+// page is dropped); `body` shows its own errors.
+export function coalescedLoad(view, { quiet = false, strong = false } = {}, body) {
+  if (view.loading) {
+    if (quiet) return view.loading;
+    view.again = { strong: strong || (view.again && view.again.strong) };
+    return view.loading;
+  }
+  const seq = ++view.loadSeq;
+  view.loading = (async () => {
+    try {
+      await body(seq, strong);
+    } finally {
+      view.loading = null;
+    }
+    if (view.again) {
+      const again = view.again;
+      view.again = null;
+      await view.load(again);
+    }
+  })();
+  return view.loading;
+}

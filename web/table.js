@@ -4,7 +4,7 @@
 // not describe itself is listed as JSON, read-only. Everything the table, its
 // schema or its rows say reaches the page as text.
 import { request, nextCursor, ApiError } from './api.js';
-import { h, withBusy } from './dom.js';
+import { h, withBusy, coalescedLoad } from './dom.js';
 import { describe as describeSchema, buildField, formatValue, formatDate } from './schema.js';
 
 function problemText(err) {
@@ -226,15 +226,9 @@ export class TableView {
     this.next = null;
   }
 
-  // Reloads the current page; overlapping calls share one load (as in users.js).
-  async load({ quiet = false, strong = false } = {}) {
-    if (this.loading) {
-      if (quiet) return this.loading;
-      this.again = { strong: strong || (this.again && this.again.strong) };
-      return this.loading;
-    }
-    const seq = ++this.loadSeq;
-    this.loading = (async () => {
+  // Reloads the current page; overlapping calls share one load (coalescedLoad).
+  load(options) {
+    return coalescedLoad(this, options, async (seq, strong) => {
       try {
         await this.loadPage(seq, strong);
         this.error.hidden = true;
@@ -243,17 +237,10 @@ export class TableView {
           this.error.textContent = `Could not load ${this.table}: ${problemText(err)}`;
           this.error.hidden = false;
         }
-      } finally {
-        this.loading = null;
       }
-      if (this.again) {
-        const again = this.again;
-        this.again = null;
-        await this.load(again);
-      }
-    })();
-    return this.loading;
+    });
   }
+
 
   async loadPage(seq, strong) {
     const after = this.cursors[this.page];

@@ -1,6 +1,6 @@
 // The users list (cursor pagination, search, auto-refresh) and its dialogs.
 import { request, nextCursor, ApiError } from './api.js';
-import { h, withBusy } from './dom.js';
+import { h, withBusy, coalescedLoad } from './dom.js';
 
 const SEARCH_PAGE = 1000;   // rows per request while searching (the API's maximum)
 const SEARCH_MAX_PAGES = 10; // a search looks at no more than 10,000 users
@@ -90,14 +90,8 @@ export class UsersView {
   // a call made while a load runs schedules one more afterwards. `strong`
   // asks the serving node to catch up with the log first, so a write this
   // page just made shows even when another node answers the read.
-  async load({ quiet = false, strong = false } = {}) {
-    if (this.loading) {
-      if (quiet) return this.loading;
-      this.again = { strong: strong || (this.again && this.again.strong) };
-      return this.loading;
-    }
-    const seq = ++this.loadSeq;
-    this.loading = (async () => {
+  load(options) {
+    return coalescedLoad(this, options, async (seq, strong) => {
       try {
         if (this.query) await this.loadSearch(seq, strong);
         else await this.loadPage(seq, strong);
@@ -107,17 +101,10 @@ export class UsersView {
           this.$('list-error').textContent = `Could not load users: ${describe(err)}`;
           this.$('list-error').hidden = false;
         }
-      } finally {
-        this.loading = null;
       }
-      if (this.again) {
-        const again = this.again;
-        this.again = null;
-        await this.load(again);
-      }
-    })();
-    return this.loading;
+    });
   }
+
 
   async loadPage(seq, strong = false) {
     const after = this.cursors[this.page];

@@ -486,6 +486,10 @@ void Applier::prepare_tables(const PluginSet& plugins) {
 
 void Applier::hold_rejected_for_want_of_plugin() {
   auto& db = store_.writer();
+  // Only a database of a release before 0.2.0 can hold such rejections, and
+  // such a database has recorded no plugin yet: once a table is prepared (at
+  // the end of the first start-up), the scan of _cl_rejected is not made again.
+  if (SQLite::Statement any(db, "SELECT 1 FROM _cl_plugins LIMIT 1"); any.executeStep()) return;
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   SQLite::Statement q(db,
                       "SELECT partition, offset, table_name, event_id, payload FROM _cl_rejected "
@@ -672,13 +676,15 @@ void Applier::run() {
   if (!read_ahead_) {
     while (!stopping_) {
       run_install();
-      if (read(own)) apply_and_publish(own);
+      bool applied = read(own);
+      if (applied) apply_and_publish(own);
       if (!store_.sole_writer()) {
         // Shared mode: other nodes on the file hold and release events too.
         // This node applies what it can of what any of them held, and does
-        // not refuse a table another node released.
+        // not refuse a table another node released. A batch just applied
+        // read the held events in its own transaction.
         try {
-          load_held();
+          if (!applied) load_held();
           if (any_held_.load(std::memory_order_acquire)) release_held();
         } catch (const std::exception& e) {
           log::error("applier", std::string("reading the held events failed: ") + e.what());

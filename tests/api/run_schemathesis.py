@@ -54,17 +54,8 @@ CHECKS = [
 
 # The table the schema plugin declares when it is built (its config:
 # plugins.configure.schema.settings.tables, name -> JSON Schema).
-PRODUCTS = {
-    "type": "object",
-    "properties": {
-        "sku": {"type": "string", "pattern": "^[A-Z0-9-]{3,32}$"},
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "price_cents": {"type": "integer", "minimum": 0},
-        "stock": {"type": "integer", "minimum": 0, "default": 0},
-    },
-    "required": ["sku", "name", "price_cents"],
-    "x-unique": ["sku"],
-}
+PRODUCTS = json.loads((Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "declared" / "products.json")
+                      .read_text())
 
 
 def say(text):

@@ -6,6 +6,7 @@
 // the clusterlite binary are in tests/integration/plugin_startup_test.cc and
 // tests/integration/cli_test.cc.
 #include "plugins/plugin_loader.h"
+#include "../fixtures/plugins/refusals.h"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -78,24 +79,10 @@ std::vector<std::string> names(const std::vector<LoadedPlugin>& plugins) {
   return out;
 }
 
-// The string ABI messages, as this build (the C++11 std::string) words them.
-const std::string kOldStringAbi =
-    "built with the old std::string ABI (_GLIBCXX_USE_CXX11_ABI=0); this node uses the C++11 std::string ABI "
-    "(_GLIBCXX_USE_CXX11_ABI=1) (rebuild it without -D_GLIBCXX_USE_CXX11_ABI)";
-
-// The other_arch fixture's machine and this one's (tests/fixtures/plugins/CMakeLists.txt).
-#if defined(__aarch64__)
-const std::string kOtherArch = "built for x86-64; this node runs on aarch64";
-#else
-const std::string kOtherArch = "built for aarch64; this node runs on x86-64";
-#endif
 
 }  // namespace
 
-struct FailureCase {
-  const char* fixture;
-  const char* reason;  // all of the message after "plugin <path>: "
-};
+using FailureCase = fixture_plugins::Refusal;
 
 class PluginFailure : public ::testing::TestWithParam<FailureCase> {};
 
@@ -142,26 +129,7 @@ TEST_P(PluginFailure, DisabledPluginIsNotOpened) {
   EXPECT_EQ(names(loaded), std::vector<std::string>{"users"});
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EachMode, PluginFailure,
-    ::testing::Values(
-        FailureCase{"not_a_library", "not an ELF shared object"},
-        FailureCase{"other_arch", kOtherArch.c_str()},
-        FailureCase{"undefined_symbol",
-                    "cannot load shared object: undefined_symbol.so: undefined symbol: "
-                    "clusterlite_fixture_function_nobody_defines"},
-        FailureCase{"no_abi_symbol",
-                    "missing symbol clusterlite_plugin_abi_version (not built with CLUSTERLITE_PLUGIN?)"},
-        FailureCase{"abi_mismatch",
-                    "ABI version mismatch: plugin has 42, host expects 2 "
-                    "(rebuild the plugin against this ClusterLite)"},
-        FailureCase{"no_metadata", "ABI 2 plugin without clusterlite_plugin_metadata"},
-        FailureCase{"old_string_abi", kOldStringAbi.c_str()},
-        FailureCase{"abi1_old_string_abi", kOldStringAbi.c_str()},
-        FailureCase{"missing_factory", "missing symbol clusterlite_plugin_factory"},
-        FailureCase{"factory_throws", "factory threw: cannot reach the widget service"},
-        FailureCase{"factory_returns_null", "factory returned no object"},
-        FailureCase{"bad_table_name", "invalid table name \"Users!\" (must match ^[a-z][a-z0-9_]{0,62}$)"}),
+INSTANTIATE_TEST_SUITE_P(EachMode, PluginFailure, ::testing::ValuesIn(fixture_plugins::refusals()),
     [](const auto& info) { return std::string(info.param.fixture); });
 
 // Anything named *.so in the plugins directory is a plugin to load: a

@@ -11,19 +11,10 @@ import subprocess
 import threading
 import uuid
 
-from harness import BINARY, PLUGINS_DIR, Cluster, Node, wait_converged, wait_until
+from harness import BINARY, PLUGINS_DIR, REPO, Cluster, Node, wait_converged, wait_until
 
-PRODUCTS = {
-    "type": "object",
-    "properties": {
-        "sku": {"type": "string", "pattern": "^[A-Z0-9-]{3,32}$"},
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "price_cents": {"type": "integer", "minimum": 0},
-        "stock": {"type": "integer", "minimum": 0, "default": 0},
-    },
-    "required": ["sku", "name", "price_cents"],
-    "x-unique": ["sku"],
-}
+# The products table of README's example (a JSON Schema declaration).
+PRODUCTS = json.loads((REPO / "tests" / "fixtures" / "declared" / "products.json").read_text())
 
 
 def declaring(tables: dict) -> dict:
