@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "pattern.h"
 #include "validation.h"
 
 namespace schema {
@@ -85,10 +86,11 @@ std::string column_type(Kind kind) {
   return "TEXT";
 }
 
-// Why RapidJSON's regular expressions cannot take `p`, or "" when they can.
-// Its engine (a Thompson NFA: linear time, no backtracking) supports a
-// subset of ECMAScript; an unbalanced "(" would trip an assertion inside it,
-// so the shape is checked before it sees the pattern.
+// Why `p` cannot be a declared pattern, or "" when it can. The syntax is that
+// of RapidJSON's regular expressions (pattern.h), read by Pattern for
+// top-level properties and by RapidJSON's engine for nested ones, so both
+// must take it; an unbalanced "(" would trip an assertion inside RapidJSON's
+// parser, so the shape is checked before either sees the pattern.
 std::string pattern_problem(const std::string& p) {
   if (p.empty()) return "is empty";
   if (p.size() > kMaxPatternLength) return "is longer than " + std::to_string(kMaxPatternLength) + " characters";
@@ -126,10 +128,17 @@ std::string pattern_problem(const std::string& p) {
   }
   if (in_class) return "has a \"[\" without its \"]\"";
   if (depth > 0) return "has a \"(\" without its \")\"";
+  const std::string supported =
+      "; the syntax is RapidJSON's: literals, ., [a-z], [^a-z], (...), |, ?, *, +, {n,m}, ^, $ and the escapes "
+      "\\. \\* \\+ \\? \\| \\^ \\$ \\( \\) \\[ \\] \\{ \\} \\\\ \\t \\n \\r \\f \\v (not \\d, \\w, \\s, \\- or \\/)";
+  std::string why;
+  auto compiled = Pattern::compile(p, &why);
+  if (!compiled) return why + supported;
+  if (compiled->repeats_empty())
+    return "repeats with *, + or {n,} something that can match nothing (as \"(a*)*\" or \"(a?)+\" do), which "
+           "RapidJSON's validator cannot check; write it without the inner repeat (\"a*\")";
   rapidjson::internal::Regex re(p.c_str());
-  if (!re.IsValid())
-    return "is not a regular expression RapidJSON's validator supports (literals, ., [a-z], [^a-z], (...), |, ?, "
-           "*, +, {n,m}, ^, $ and escaped punctuation such as \\. or \\-; not \\d, \\w, \\s or \\/)";
+  if (!re.IsValid()) return "is not a regular expression RapidJSON's validator supports" + supported;
   return "";
 }
 

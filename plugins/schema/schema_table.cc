@@ -123,7 +123,7 @@ std::string a_kind(Kind kind) {
 }  // namespace
 
 SchemaTable::SchemaTable(Declaration declaration)
-    : decl_(std::move(declaration)), validator_(decl_.validation), fingerprint_(schema_fingerprint(decl_.entity_schema)) {
+    : decl_(std::move(declaration)), validator_(*decl_.validation), fingerprint_(schema_fingerprint(decl_.entity_schema)) {
   const std::string t = quote(decl_.table);
   std::string columns = "id, created_at, updated_at";
   if (decl_.additional) columns += ", " + quote(kAdditionalColumn);

@@ -138,17 +138,55 @@ Problem describe(const ValidatorType& validator, const Value& schema, const Valu
   return p;
 }
 
+// Whether `v` holds a "pattern" or "patternProperties" key at any depth.
+bool holds_patterns(const Value& v) {
+  if (v.IsObject()) {
+    for (auto& m : v.GetObject())
+      if (m.name == "pattern" || m.name == "patternProperties" || holds_patterns(m.value)) return true;
+  } else if (v.IsArray()) {
+    for (auto& e : v.GetArray())
+      if (holds_patterns(e)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-Validator::Validator(std::shared_ptr<const rapidjson::Document> schema)
-    : schema_(std::move(schema)), compiled_(*schema_) {}
+rapidjson::Document Validator::without_top_level_patterns(const Value& schema, std::vector<TopLevelPattern>& taken) {
+  rapidjson::Document copy;
+  copy.CopyFrom(schema, copy.GetAllocator());
+  auto props = copy.IsObject() ? copy.FindMember("properties") : copy.MemberEnd();
+  if (props == copy.MemberEnd() || !props->value.IsObject()) return copy;
+  for (auto& m : props->value.GetObject()) {
+    if (!m.value.IsObject()) continue;
+    auto p = m.value.FindMember("pattern");
+    if (p == m.value.MemberEnd() || !p->value.IsString()) continue;
+    std::string why;
+    auto compiled = Pattern::compile({p->value.GetString(), p->value.GetStringLength()}, &why);
+    if (!compiled) continue;  // RapidJSON's validator keeps it
+    taken.push_back({std::string(m.name.GetString(), m.name.GetStringLength()), std::move(compiled),
+                     json_text(p->value)});
+    m.value.RemoveMember(p);
+  }
+  return copy;
+}
+
+Validator::Validator(const Value& schema)
+    : schema_(without_top_level_patterns(schema, patterns_)), compiled_(schema_), serialize_(holds_patterns(schema_)) {}
 
 Problem Validator::check(const Value& entity) const {
   if (!entity.IsObject()) return {"body must be a JSON object", ""};
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_, std::defer_lock);
+    if (serialize_) lock.lock();
     rapidjson::SchemaValidator validator(compiled_);
-    if (!entity.Accept(validator)) return describe(validator, *schema_, entity);
+    if (!entity.Accept(validator)) return describe(validator, schema_, entity);
+  }
+  for (const TopLevelPattern& p : patterns_) {
+    auto it = entity.FindMember(rapidjson::StringRef(p.property.data(), p.property.size()));
+    if (it == entity.MemberEnd() || !it->value.IsString()) continue;
+    if (!p.pattern->search({it->value.GetString(), it->value.GetStringLength()}))
+      return {shown(p.property) + " must match the pattern " + p.source_json, p.property};
   }
   for (auto& m : entity.GetObject())
     if (has_nul(m.name) || has_nul(m.value))

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "declaration.h"
+#include "pattern.h"
 
 namespace schema {
 
@@ -21,10 +22,13 @@ struct Problem {
   bool ok() const { return message.empty(); }
 };
 
+// The "pattern" of each top-level property is checked with Pattern (a DFA)
+// after RapidJSON's validator has passed the rest; RapidJSON's validator
+// checks everything else, nested patterns included.
 class Validator {
  public:
   // `schema` is Declaration::validation.
-  explicit Validator(std::shared_ptr<const rapidjson::Document> schema);
+  explicit Validator(const rapidjson::Value& schema);
   Validator(const Validator&) = delete;
   Validator& operator=(const Validator&) = delete;
 
@@ -32,10 +36,21 @@ class Validator {
   Problem check(const rapidjson::Value& entity) const;
 
  private:
-  std::shared_ptr<const rapidjson::Document> schema_;  // outlives compiled_
+  struct TopLevelPattern {
+    std::string property;
+    std::shared_ptr<const Pattern> pattern;
+    std::string source_json;  // the pattern as the declaration spells it, for messages
+  };
+  static rapidjson::Document without_top_level_patterns(const rapidjson::Value& schema,
+                                                        std::vector<TopLevelPattern>& taken);
+
+  std::vector<TopLevelPattern> patterns_;
+  rapidjson::Document schema_;  // the declaration less patterns_; outlives compiled_
   rapidjson::SchemaDocument compiled_;
   // RapidJSON's regular expressions keep their match state inside the
-  // compiled pattern: one validation at a time per schema.
+  // compiled pattern: while the schema still holds one (nested), one
+  // validation at a time.
+  bool serialize_;
   mutable std::mutex mutex_;
 };
 
