@@ -123,6 +123,11 @@ void read_plugins(ObjectReader& root, Config::Plugins& out, const std::string& b
       PluginConfig pc;
       p.boolean("enabled", pc.enabled);
       p.boolean("optional", pc.optional);
+      if (p.find("history")) {
+        bool history = false;
+        p.boolean("history", history);
+        pc.history = history;
+      }
       pc.settings = std::make_shared<rapidjson::Document>(rapidjson::kObjectType);
       if (const Value* s = p.find("settings")) {
         if (!s->IsObject()) fail(p.key("settings"), "must be an object");
@@ -202,6 +207,11 @@ Config parse_config(const std::string& text, const std::string& base_dir) {
     ObjectReader r(*v, "applier");
     r.integer("max_batch", c.applier.max_batch, 1, 100000);
     r.integer("max_ready_lag", c.applier.max_ready_lag, 0, 1LL << 50);
+    r.finish();
+  }
+  if (const Value* v = root.find("idempotency")) {
+    ObjectReader r(*v, "idempotency");
+    r.integer("retention_hours", c.idempotency.retention_hours, 1, 87600);
     r.finish();
   }
   if (const Value* v = root.find("auth")) {

@@ -26,6 +26,9 @@ const char* to_string(Mode mode);
 struct PluginConfig {
   bool enabled = true;
   bool optional = false;
+  // Whether its tables keep the history of each entity (_cl_history, GET
+  // /{table}/{id}/history); unset: on for the users plugin, off for others.
+  std::optional<bool> history;
   // The plugin's settings object, handed to its factory ({} when absent).
   std::shared_ptr<rapidjson::Document> settings;
 };
@@ -72,6 +75,12 @@ struct Config {
     int max_batch = 1000;         // events per SQLite transaction at most
     int64_t max_ready_lag = 10000;  // /readyz fails while the lag exceeds this many events
   } applier;
+
+  // Idempotency-Key: how long, in event time, a key's outcome is kept for
+  // retries. Stamped on each keyed event, so every node keeps it alike.
+  struct Idempotency {
+    int retention_hours = 24;
+  } idempotency;
 
   // API tokens (Authorization: Bearer). With none configured the API is open.
   struct Auth {

@@ -45,6 +45,7 @@ const char* route_label(Route route) {
   switch (route) {
     case Route::kCollection: return "/{table}";
     case Route::kItem: return "/{table}/{id}";
+    case Route::kHistory: return "/{table}/{id}/history";
     case Route::kHealth: return "/healthz";
     case Route::kReady: return "/readyz";
     case Route::kMetrics: return "/metrics";

@@ -30,6 +30,7 @@ class Histogram {
 enum class Route : int {
   kCollection,
   kItem,
+  kHistory,
   kHealth,
   kReady,
   kMetrics,

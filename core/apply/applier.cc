@@ -4,6 +4,7 @@
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
 
+#include "apply/idempotency.h"
 #include "eventlog/event_codec.h"
 #include "log.h"
 #include "thread_name.h"
@@ -260,9 +261,10 @@ void DecodedBatch::decode() {
   events.resize(records.size());
   errors.resize(records.size());
   written_at.assign(records.size(), {});
+  idempotency.resize(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
     events[i].data = rapidjson::Document(&pool);
-    errors[i] = decode_event(records[i].value, events[i], &written_at[i]);
+    errors[i] = decode_event(records[i].value, events[i], &written_at[i], &idempotency[i]);
   }
 }
 
@@ -305,7 +307,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
   std::vector<AppliedEvent> out;
   out.reserve(records.size());
   std::map<int32_t, int64_t> next;
-  uint64_t rejected = 0, held_now = 0;
+  uint64_t rejected = 0, held_now = 0, replayed = 0;
   auto rollback = [&] {
     // Unless SQLite already rolled back (a failed COMMIT can).
     if (sqlite3_get_autocommit(db.getHandle())) return;
@@ -333,6 +335,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
       const DatabaseEvent& event = batch.events[i];
       Status status;
       TableOperations* plugin = nullptr;
+      std::optional<std::string> keyed_row;  // read back to record a keyed event's outcome
       if (!batch.errors[i].empty()) {
         status = Status::Invalid("malformed event: " + batch.errors[i]);
       } else if (auto why = releasing ? std::nullopt : hold_reason(event, plugins, held)) {
@@ -363,11 +366,36 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
         out.push_back(std::move(e));
         continue;
       } else {
-        plugin = plugins.find(event.table_name)->table.get();
-        status = apply_one(db, statements_, *plugin, event, fenced);
-        if (!status.ok() && !fenced) {
-          rollback();
-          return std::nullopt;
+        const LoadedPlugin& loaded = *plugins.find(event.table_name);
+        plugin = loaded.table.get();
+        const IdempotencyStamp& stamp = batch.idempotency[i];
+        const int64_t event_us =
+            std::chrono::duration_cast<std::chrono::microseconds>(batch.written_at[i].time_since_epoch()).count();
+        std::optional<RecordedOutcome> prior;
+        if (stamp.present()) prior = find_live_outcome(db, statements_, event.table_name, stamp.key, event_us);
+        if (prior && prior->request_sha256 == stamp.request_sha256) {
+          // A retry of a request whose event came earlier: not applied again;
+          // the request is answered with the first one's outcome.
+          ++replayed;
+          next[record.partition] = record.offset + 1;
+          out.push_back({event.id, record.partition, record.offset, Status::Ok(), std::nullopt, batch.written_at[i]});
+          continue;
+        }
+        if (prior) {
+          status = Status::Invalid("Idempotency-Key \"" + stamp.key.substr(0, 64) +
+                                       "\" was used for another request (event " + prior->event_id + ")",
+                                   "Idempotency-Key");
+        } else {
+          status = apply_one(db, statements_, *plugin, event, fenced);
+          if (!status.ok() && !fenced) {
+            rollback();
+            return std::nullopt;
+          }
+          if (status.ok() && loaded.history) record_history(db, statements_, event, record.partition, record.offset);
+          if (stamp.present()) {
+            if (status.ok() && event.operation != Operation::kDelete) keyed_row = read_back(db, *plugin, event);
+            record_outcome(db, statements_, event, stamp, status, keyed_row, event_us);
+          }
         }
       }
       if (!status.ok()) {
@@ -389,8 +417,8 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
                                  std::to_string(record.offset) + ": " + status.message());
       }
       next[record.partition] = record.offset + 1;
-      std::optional<std::string> row;
-      if (status.ok() && event.operation != Operation::kDelete && listener_ && !releasing &&
+      std::optional<std::string> row = std::move(keyed_row);
+      if (!row && status.ok() && event.operation != Operation::kDelete && listener_ && !releasing &&
           listener_->awaits(event.id))
         row = read_back(db, *plugin, event);
       out.push_back(
@@ -433,8 +461,9 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
     for (auto& [partition, offset] : next) applied_[partition] = offset;
   held_ = std::move(held);
   any_held_.store(!held_.empty(), std::memory_order_release);
-  stats_.applied += records.size() - rejected - held_now;
+  stats_.applied += records.size() - rejected - held_now - replayed;
   stats_.rejected += rejected;
+  stats_.replayed += replayed;
   stats_.held += held_now;
   if (releasing) stats_.released += records.size();
   stats_.batches += 1;

@@ -13,6 +13,10 @@
 // order, before any later event of the table. Each table's rows depend only
 // on its own events in order, so the result equals that of a node that had
 // the plugin all along.
+//
+// An event carrying an Idempotency-Key already recorded for its table is not
+// applied again (a retry); its outcome and the history of each entity are
+// recorded in the same transaction (apply/idempotency.h).
 #pragma once
 
 #include <clusterlite/event.h>
@@ -33,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventlog/event_codec.h"
 #include "eventlog/event_log.h"
 #include "metrics.h"
 #include "plugins/registry.h"
@@ -87,6 +92,7 @@ struct ApplierStats {
   uint64_t read_by_applier = 0;  // with read-ahead: batches the applier read itself (caught up)
   uint64_t held = 0;             // events held for a plugin this node lacks
   uint64_t released = 0;         // held events applied (or rejected) once a plugin could
+  uint64_t replayed = 0;         // retries (an Idempotency-Key seen before) not applied again
 };
 
 // Records read from the log and their events, decoded before the batch's
@@ -97,6 +103,7 @@ struct DecodedBatch {
   std::vector<DatabaseEvent> events;  // events[i] decoded from records[i]
   std::vector<std::string> errors;    // "" or why records[i] is not an event
   std::vector<std::chrono::system_clock::time_point> written_at;  // events[i]'s timestamp; the epoch if none
+  std::vector<IdempotencyStamp> idempotency;                       // events[i]'s Idempotency-Key, if any
   // For a batch of held events being released: their _cl_held rows (else empty).
   std::vector<int64_t> held_seq;
   rapidjson::MemoryPoolAllocator<> pool;

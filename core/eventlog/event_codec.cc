@@ -22,7 +22,25 @@ bool is_valid_table_name(std::string_view name) {
   return true;
 }
 
-std::string encode_event(const DatabaseEvent& event) {
+bool is_idempotency_key(std::string_view key) {
+  if (key.empty() || key.size() > 255) return false;
+  for (char c : key)
+    if (c < 0x20 || c > 0x7E) return false;
+  return true;
+}
+
+namespace {
+
+bool is_sha256_hex(std::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string encode_event(const DatabaseEvent& event, const IdempotencyStamp* idempotency) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
@@ -46,6 +64,17 @@ std::string encode_event(const DatabaseEvent& event) {
     w.Key("schema_sha256");
     w.String(event.schema_sha256.data(), event.schema_sha256.size());
   }
+  if (idempotency && idempotency->present()) {
+    w.Key("idempotency");
+    w.StartObject();
+    w.Key("key");
+    w.String(idempotency->key.data(), idempotency->key.size());
+    w.Key("request_sha256");
+    w.String(idempotency->request_sha256.data(), idempotency->request_sha256.size());
+    w.Key("keep_seconds");
+    w.Int64(idempotency->keep_seconds);
+    w.EndObject();
+  }
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }
@@ -68,8 +97,9 @@ bool string_member(const rapidjson::Value& obj, const char* name, std::string& o
 
 }  // namespace
 
-std::string decode_event(std::string_view bytes, DatabaseEvent& out,
-                         std::chrono::system_clock::time_point* written_at) {
+std::string decode_event(std::string_view bytes, DatabaseEvent& out, std::chrono::system_clock::time_point* written_at,
+                         IdempotencyStamp* idempotency) {
+  if (idempotency) *idempotency = {};
   out.id.clear();
   out.table_name.clear();
   out.timestamp.clear();
@@ -110,6 +140,27 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out,
     if (!h->value.IsString() || !is_schema_fingerprint({h->value.GetString(), h->value.GetStringLength()}))
       return failed("schema_sha256 must be 16 lowercase hex digits");
     out.schema_sha256.assign(h->value.GetString(), h->value.GetStringLength());
+  }
+  if (auto i = doc.FindMember("idempotency"); i != doc.MemberEnd()) {
+    const rapidjson::Value& v = i->value;
+    auto key = v.IsObject() ? v.FindMember("key") : v.MemberEnd();
+    auto request = v.IsObject() ? v.FindMember("request_sha256") : v.MemberEnd();
+    auto keep = v.IsObject() ? v.FindMember("keep_seconds") : v.MemberEnd();
+    if (key == v.MemberEnd() || !key->value.IsString() ||
+        !is_idempotency_key({key->value.GetString(), key->value.GetStringLength()}))
+      return failed("idempotency.key must be 1 to 255 printable ASCII characters");
+    if (request == v.MemberEnd() || !request->value.IsString() ||
+        !is_sha256_hex({request->value.GetString(), request->value.GetStringLength()}))
+      return failed("idempotency.request_sha256 must be 64 lowercase hex digits");
+    if (keep == v.MemberEnd() || !keep->value.IsInt64() || keep->value.GetInt64() < 1 ||
+        keep->value.GetInt64() > kMaxIdempotencyKeepSeconds)
+      return failed("idempotency.keep_seconds must be an integer from 1 to " +
+                    std::to_string(kMaxIdempotencyKeepSeconds));
+    if (idempotency) {
+      idempotency->key.assign(key->value.GetString(), key->value.GetStringLength());
+      idempotency->request_sha256.assign(request->value.GetString(), request->value.GetStringLength());
+      idempotency->keep_seconds = keep->value.GetInt64();
+    }
   }
   if (!doc.HasMember("data")) return failed("missing field: data");
   rapidjson::Value& data = doc["data"];

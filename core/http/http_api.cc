@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "apply/checksum.h"
+#include "apply/idempotency.h"
 #include "eventlog/event_codec.h"
 #include "http/active_connections.h"
 #include "http/connection_guard.h"
@@ -30,6 +31,7 @@
 #include "http/work_queue.h"
 #include "json.h"
 #include "log.h"
+#include "sha256.h"
 #include "timeutil.h"
 #include "uuid.h"
 
@@ -220,6 +222,7 @@ class Router {
     std::string id;
     if (!decode_id(m.params[1], id)) return r->problem(400, "invalid id in path");
     if (route.endpoint == Endpoint::kGet) return get_one(req, plugin, id, session, r);
+    if (route.endpoint == Endpoint::kHistory) return history(req, *loaded, table, id, session, r);
     write(req, route.endpoint == Endpoint::kUpdate ? WriteKind::kUpdate : WriteKind::kDelete, *loaded, table, id,
           session, r);
   }
@@ -482,20 +485,31 @@ class Router {
     });
   }
 
-  void list(const Http::Request& req, PluginPtr plugin, const std::string& table, const Position& session,
-            ResponderPtr r) {
-    int limit = kDefaultLimit;
+  // A page's `limit` and `after` query parameters; false after answering 400.
+  bool page_params(const Http::Request& req, Responder& r, int& limit, std::string& after) {
+    limit = kDefaultLimit;
     if (auto l = req.query().get("limit")) {
       char* end = nullptr;
       long v = std::strtol(l->c_str(), &end, 10);
-      if (l->empty() || *end != '\0' || v < 1 || v > kMaxLimit)
-        return r->problem(400, "limit must be an integer from 1 to " + std::to_string(kMaxLimit), "limit");
+      if (l->empty() || *end != '\0' || v < 1 || v > kMaxLimit) {
+        r.problem(400, "limit must be an integer from 1 to " + std::to_string(kMaxLimit), "limit");
+        return false;
+      }
       limit = static_cast<int>(v);
     }
-    std::string after;
-    if (auto a = req.query().get("after")) {
-      if (!decode_id(*a, after)) return r->problem(400, "after must be an entity id", "after");
+    after.clear();
+    if (auto a = req.query().get("after"); a && !decode_id(*a, after)) {
+      r.problem(400, "after must be an id", "after");
+      return false;
     }
+    return true;
+  }
+
+  void list(const Http::Request& req, PluginPtr plugin, const std::string& table, const Position& session,
+            ResponderPtr r) {
+    int limit;
+    std::string after;
+    if (!page_params(req, *r, limit, after)) return;
     bool wants_strong;
     if (!strong(req, *r, wants_strong)) return;
     auto& store = s_.services.store;
@@ -524,6 +538,63 @@ class Router {
         r->add_header("Link", "</" + table + "?limit=" + std::to_string(limit) +
                                   "&after=" + url_encode(rows.back().id) + ">; rel=\"next\"");
       r->send(200, body);
+    });
+  }
+
+  // GET /{table}/{id}/history: the events that changed the entity, oldest
+  // first, paged like lists (limit, after = the last event id of a page,
+  // Link: rel="next").
+  void history(const Http::Request& req, const LoadedPlugin& loaded, const std::string& table,
+               const std::string& id, const Position& session, ResponderPtr r) {
+    if (!loaded.history)
+      return r->problem(404, "table " + table + " keeps no history on this node (plugins.configure." + loaded.name +
+                                 ".history)");
+    int limit;
+    std::string after;
+    if (!page_params(req, *r, limit, after)) return;
+    bool wants_strong;
+    if (!strong(req, *r, wants_strong)) return;
+    auto& store = s_.services.store;
+    PluginPtr plugin = loaded.table;
+    read_when_ready(session, wants_strong, r, [&store, plugin, table, id, after, limit, r] {
+      std::vector<HistoryEntry> entries;
+      bool exists = false;
+      try {
+        auto reader = store.read();
+        if (!read_history(reader.db(), table, id, after, limit + 1, entries))
+          return r->problem(400, "after must be the event_id of an entry of this entity's history", "after");
+        if (entries.empty()) exists = plugin->get(reader.db(), id).has_value();
+      } catch (const std::exception& e) {
+        log::error("http", std::string("history read failed: ") + e.what());
+        return r->problem(500, "read failed");
+      }
+      if (entries.empty() && after.empty() && !exists) return r->problem(404, "not found: " + id.substr(0, 64));
+      bool more = entries.size() > static_cast<size_t>(limit);
+      if (more) entries.resize(limit);
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+      w.StartArray();
+      for (const HistoryEntry& e : entries) {
+        w.StartObject();
+        w.Key("operation");
+        w.String(e.operation.data(), e.operation.size());
+        w.Key("event_id");
+        w.String(e.event_id.data(), e.event_id.size());
+        w.Key("timestamp");
+        w.String(e.timestamp.data(), e.timestamp.size());
+        w.Key("partition");
+        w.Int(e.partition);
+        w.Key("offset");
+        w.Int64(e.offset);
+        w.Key("data");
+        w.RawValue(e.data.data(), e.data.size(), rapidjson::kObjectType);
+        w.EndObject();
+      }
+      w.EndArray();
+      if (more)
+        r->add_header("Link", "</" + table + "/" + url_encode(id) + "/history?limit=" + std::to_string(limit) +
+                                  "&after=" + url_encode(entries.back().event_id) + ">; rel=\"next\"");
+      r->send(200, std::string(buf.GetString(), buf.GetSize()));
     });
   }
 
@@ -576,6 +647,7 @@ class Router {
     DatabaseEvent event;
     bool async = false;  // Prefer: respond-async
     Position session;    // the client's session position
+    IdempotencyStamp idempotency;  // the request's Idempotency-Key, if any
   };
   using PendingWritePtr = std::shared_ptr<PendingWrite>;
 
@@ -607,9 +679,68 @@ class Router {
       return r->problem(500, "the plugin failed to build the event");
     }
     if (!status.ok()) return r->problem(http_status(status.code()), status.message(), status.field());
+    if (!idempotency_stamp(req, kind, table, id, *r, w->idempotency)) return;
     auto prefer = request_header(req, "Prefer");
     w->async = prefer && lower(*prefer).find("respond-async") != std::string::npos;
     after_position(session, r, [router = *this, w, r]() mutable { router.check_then_append(w, r); });
+  }
+
+  // The Idempotency-Key of a write into `stamp` (left empty without one):
+  // the key, the SHA-256 of the request (method, path and body, byte for
+  // byte) and how long its outcome is kept; false after answering 400 for a
+  // malformed key.
+  bool idempotency_stamp(const Http::Request& req, WriteKind kind, const std::string& table, const std::string& id,
+                         Responder& r, IdempotencyStamp& stamp) {
+    auto key = request_header(req, "Idempotency-Key");
+    if (!key) return true;
+    if (!is_idempotency_key(*key)) {
+      r.problem(400, "Idempotency-Key must be 1 to 255 printable ASCII characters", "Idempotency-Key");
+      return false;
+    }
+    const char* method = kind == WriteKind::kCreate ? "POST" : kind == WriteKind::kUpdate ? "PUT" : "DELETE";
+    std::string request = std::string(method) + " /" + table + (id.empty() ? "" : "/" + id) + "\n";
+    if (kind != WriteKind::kDelete) request += req.body();
+    stamp.key = *key;
+    stamp.request_sha256 = sha256_hex(request);
+    stamp.keep_seconds = static_cast<int64_t>(cfg_.idempotency.retention_hours) * 3600;
+    return true;
+  }
+
+  // The outcome recorded for a write's Idempotency-Key on this node, if any;
+  // nullopt also after answering 500 when it cannot tell (then *failed).
+  std::optional<RecordedOutcome> recorded(const PendingWrite& w, Responder& r, bool* failed) {
+    *failed = false;
+    try {
+      auto reader = s_.services.store.read();
+      return read_outcome(reader.db(), w.table, w.idempotency.key);
+    } catch (const std::exception& e) {
+      log::error("http", std::string("reading an idempotency record failed: ") + e.what());
+      r.problem(500, "read failed");
+      *failed = true;
+      return std::nullopt;
+    }
+  }
+
+  // Answers a keyed write with the outcome recorded for its key: the first
+  // request's answer, for it and for every retry (marked
+  // Idempotency-Replayed: true); 422 when the key came with another request.
+  static void send_recorded(Responder& r, const PendingWrite& w, const RecordedOutcome& o,
+                            const std::string& event_id) {
+    if (o.request_sha256 != w.idempotency.request_sha256)
+      return r.problem(422,
+                       "Idempotency-Key was used for another request (another method, path or body; event " +
+                           o.event_id + "); use a new key for a new request",
+                       "Idempotency-Key");
+    if (o.event_id != event_id) r.add_header("Idempotency-Replayed", "true");
+    if (!o.status.ok()) {
+      int code = http_status(o.status.code());
+      return r.problem(code, code == 500 ? "the plugin failed to apply the event" : o.status.message(),
+                       o.status.field());
+    }
+    if (o.operation == Operation::kDelete) return r.send(204, {}, "application/json");
+    if (!o.entity) return r.problem(500, "the entity was applied but cannot be read back");
+    if (o.operation == Operation::kInsert) r.add_header("Location", entity_path(w.table, o.entity_id));
+    r.send(o.operation == Operation::kInsert ? 201 : 200, *o.entity);
   }
 
   // Whether this node holds the entity of an update or delete; nullopt after
@@ -630,17 +761,30 @@ class Router {
   // ahead of this one. It is decided once this node has applied everything
   // the log held when it was asked (404 only if the id is absent then), or
   // answered 503 with Retry-After when the node cannot catch up in time.
+  //
+  // A keyed write whose key this node has recorded goes to the log too: a
+  // retry of a delete finds its entity gone, and the log answers it with the
+  // first delete's outcome.
   void check_then_append(const PendingWritePtr& w, ResponderPtr r) {
     if (w->kind == WriteKind::kCreate) return append_write(w, r);
-    auto held = holds(*w, *r);
+    auto held = holds_or_recorded(*w, *r);
     if (!held) return;
     if (*held) return append_write(w, r);
     with_consistency(true, r, [router = *this, w, r]() mutable {
-      auto held = router.holds(*w, *r);
+      auto held = router.holds_or_recorded(*w, *r);
       if (!held) return;
       if (!*held) return r->problem(404, "not found: " + w->id.substr(0, 64));
       router.append_write(w, r);
     });
+  }
+
+  std::optional<bool> holds_or_recorded(const PendingWrite& w, Responder& r) {
+    auto held = holds(w, r);
+    if (!held || *held || !w.idempotency.present()) return held;
+    bool failed;
+    auto record = recorded(w, r, &failed);
+    if (failed) return std::nullopt;
+    return record.has_value();
   }
 
   // A write's answer carries the client's session position, moved past the
@@ -680,7 +824,7 @@ class Router {
     w->event.plugin_version = w->plugin_version;
     w->event.schema_sha256 = w->schema_sha256;
     std::string entity_id(w->event.entity_id());
-    std::string value = encode_event(w->event);
+    std::string value = encode_event(w->event, &w->idempotency);
     std::string event_id = w->event.id;
     const std::string& topic = sv.log.topic();
     auto& metrics = sv.metrics;
@@ -704,7 +848,7 @@ class Router {
       return;
     }
     auto& store = sv.store;
-    sv.hub.expect(event_id, [&store, &topic, w, entity_id, event_id, r](const WriteOutcome& o) {
+    sv.hub.expect(event_id, [router = *this, &store, &topic, w, entity_id, event_id, r](const WriteOutcome& o) mutable {
       if (!o.applied && o.partition < 0) return send_unknown(*r, *w, entity_id, event_id);
       add_position(*r, topic, w->session, o.partition, o.offset);
       if (o.held)
@@ -714,6 +858,12 @@ class Router {
       if (!o.applied)
         return send_accepted(*r, w->table, entity_id, event_id, o.partition, o.offset,
                              "accepted; not applied on this node within the write timeout");
+      if (w->idempotency.present()) {
+        bool failed;
+        auto record = router.recorded(*w, *r, &failed);
+        if (failed) return;
+        if (record) return send_recorded(*r, *w, *record, event_id);
+      }
       if (!o.status.ok()) {
         int code = http_status(o.status.code());
         return r->problem(code, code == 500 ? "the plugin failed to apply the event" : o.status.message(),

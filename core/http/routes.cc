@@ -6,7 +6,7 @@ namespace clusterlite {
 
 namespace {
 
-constexpr std::array<RouteSpec, 17> kRoutes{{
+constexpr std::array<RouteSpec, 18> kRoutes{{
     {"GET", "/healthz", Access::kOpen, Endpoint::kHealth, Route::kHealth},
     {"GET", "/readyz", Access::kOpen, Endpoint::kReady, Route::kReady},
     {"GET", "/metrics", Access::kOpen, Endpoint::kMetrics, Route::kMetrics},
@@ -24,6 +24,7 @@ constexpr std::array<RouteSpec, 17> kRoutes{{
     {"GET", "/{table}/{id}", Access::kRead, Endpoint::kGet, Route::kItem},
     {"PUT", "/{table}/{id}", Access::kWrite, Endpoint::kUpdate, Route::kItem},
     {"DELETE", "/{table}/{id}", Access::kWrite, Endpoint::kDelete, Route::kItem},
+    {"GET", "/{table}/{id}/history", Access::kRead, Endpoint::kHistory, Route::kHistory},
 }};
 
 // Matches `path` against `pattern`: on success returns how many literal

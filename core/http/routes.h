@@ -39,6 +39,7 @@ enum class Endpoint {
   kGet,
   kUpdate,
   kDelete,
+  kHistory,
 };
 
 struct RouteSpec {

@@ -121,6 +121,9 @@ std::string metrics_text(const NodeServices& sv, const ConnectionGuard& guard) {
   append_metric(out, "clusterlite_held_events_released_total", "counter",
                 "Held events applied (or rejected) once a plugin that can apply them was loaded.",
                 {{"", stats.released}});
+  append_metric(out, "clusterlite_idempotent_replays_total", "counter",
+                "Retried events (an Idempotency-Key recorded earlier) that this node did not apply again.",
+                {{"", stats.replayed}});
   std::map<std::string, uint64_t> held;
   for (auto& t : sv.applier.pending()) held["{table=\"" + label(t.table) + "\"}"] = t.held_events;
   append_metric(out, "clusterlite_held_events", "gauge",

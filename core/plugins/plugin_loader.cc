@@ -379,7 +379,9 @@ std::vector<LoadedPlugin> load_plugins(const Config::Plugins& config, const std:
         log::info("plugins", "loaded " + path + " serving table " + p.table_name + " (version " +
                                  std::to_string(p.version) + ", sha256 " + p.sha256.substr(0, 12) + ")");
     }
+    bool history = it != config.configure.end() && it->second.history ? *it->second.history : name == "users";
     for (auto& p : tables) {
+      p.history = history;
       if (auto dup = table_owner.find(p.table_name); dup != table_owner.end())
         fail(path, "duplicate table name \"" + p.table_name + "\" (already served by " + dup->second + ")");
       table_owner[p.table_name] = path;

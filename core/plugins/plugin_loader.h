@@ -28,6 +28,7 @@ struct LoadedPlugin {
   std::string sha256;      // of the file's bytes, as loaded
   std::string schema;         // the entity's JSON Schema (entity_schema()), "" when not described
   std::string schema_sha256;  // the first 16 hex digits of its SHA-256; "" without a schema
+  bool history = false;       // the table keeps each entity's history (plugins.configure.<name>.history)
   // Deleting the last reference unloads the library after the object is gone.
   std::shared_ptr<TableOperations> table;
 };

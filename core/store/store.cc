@@ -119,6 +119,35 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
       sha256 TEXT NOT NULL,
       prepared_at TEXT NOT NULL
     ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS _cl_idempotency (
+      table_name TEXT NOT NULL,
+      key TEXT NOT NULL,
+      event_id TEXT NOT NULL,
+      request_sha256 TEXT NOT NULL,
+      operation TEXT NOT NULL,
+      status INTEGER NOT NULL,
+      message TEXT NOT NULL,
+      field TEXT NOT NULL,
+      entity_id TEXT NOT NULL,
+      entity TEXT,
+      recorded_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL,
+      PRIMARY KEY (table_name, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS _cl_idempotency_by_time ON _cl_idempotency (table_name, recorded_at);
+    CREATE INDEX IF NOT EXISTS _cl_idempotency_by_expiry ON _cl_idempotency (table_name, expires_at);
+    CREATE TABLE IF NOT EXISTS _cl_history (
+      seq INTEGER PRIMARY KEY,
+      table_name TEXT NOT NULL,
+      entity_id TEXT NOT NULL,
+      event_id TEXT NOT NULL,
+      operation TEXT NOT NULL,
+      timestamp TEXT NOT NULL,
+      partition INTEGER NOT NULL,
+      offset INTEGER NOT NULL,
+      data TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS _cl_history_by_entity ON _cl_history (table_name, entity_id, seq);
   )sql");
   for (int i = 0; i < read_connections; ++i) idle_.push_back({open_connection(path_, true, busy_timeout_ms_), 0});
   // Checkpoints run on their own thread and connection, so a commit never

@@ -12,6 +12,11 @@
 //                                               events kept for a table this node cannot serve yet, in log order
 //   _cl_plugins(table_name, plugin, version, sha256, prepared_at)
 //                                               the plugin that last prepared each table here
+//   _cl_idempotency(table_name, key, event_id, request_sha256, operation, status, message, field,
+//                   entity_id, entity, recorded_at, expires_at)
+//                                               the outcome of each Idempotency-Key (apply/idempotency.h)
+//   _cl_history(seq, table_name, entity_id, event_id, operation, timestamp, partition, offset, data)
+//                                               the events that changed each entity, for tables that keep history
 #pragma once
 
 #include <SQLiteCpp/Database.h>

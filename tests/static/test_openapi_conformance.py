@@ -46,6 +46,7 @@ for _path, _methods in {
     "/{table}": ("get", "post"),
     "/{table}/{id}": ("get", "put", "delete"),
     "/_cluster/checksum/{table}": ("get",),
+    "/{table}/{id}/history": ("get",),
 }.items():
     for _m in _methods:
         NOT_PROVOKED[(_path, _m, "500")] = _FAILURES
@@ -57,6 +58,7 @@ for _path, _methods in {
     "/metrics": ("get",),
     "/_cluster/status": ("get",),
     "/_cluster/checksum/{table}": ("get",),
+    "/{table}/{id}/history": ("get",),
     "/": ("get",),
     "/ui": ("get",),
     "/ui/": ("get",),
@@ -476,6 +478,32 @@ def test_live_node_matches_openapi(node, spec, generated):
     c.check(node.request("PUT", f"/users/{second['id']}", body=user(2)), "/{table}/{id}", "put", 409)
     c.check(node.request("PUT", item, body=big), "/{table}/{id}", "put", 413)
     c.check(node.request("PUT", item, body=user(32), content_type="text/plain"), "/{table}/{id}", "put", 415)
+
+    # Idempotency-Key: a retry gets the first answer; the key with another request, 422.
+    keyed = {"Idempotency-Key": "conformance-create-1"}
+    a = node.request("POST", "/users", body=user(40), headers=keyed)
+    c.check(a, "/{table}", "post", 201)
+    b = node.request("POST", "/users", body=user(40), headers=keyed)
+    c.check(b, "/{table}", "post", 201)
+    assert b.headers.get("idempotency-replayed") == "true" and b.json() == a.json()
+    assert b.headers["location"] == a.headers["location"]
+    c.check(node.request("POST", "/users", body=user(41), headers=keyed), "/{table}", "post", 422)
+    c.check(node.request("POST", "/users", body=user(41), headers={"Idempotency-Key": ""}), "/{table}", "post", 400)
+    c.check(node.request("PUT", f"/users/{third['id']}", body=user(42), headers=keyed), "/{table}/{id}", "put", 422)
+    c.check(node.request("DELETE", f"/users/{third['id']}", headers=keyed), "/{table}/{id}", "delete", 422)
+
+    # An entity's history.
+    history = f"{item}/history"
+    a = node.request("GET", history + "?limit=1")
+    c.check(a, "/{table}/{id}/history", "get", 200)
+    assert [e["operation"] for e in a.json()] == ["INSERT"] and 'rel="next"' in a.headers["link"]
+    c.check(node.request("GET", history + "?limit=0"), "/{table}/{id}/history", "get", 400)
+    c.check(node.request("GET", history + "?after=no-such-event"), "/{table}/{id}/history", "get", 400)
+    c.check(node.request("GET", history, token=None), "/{table}/{id}/history", "get", 401)
+    c.check(node.request("GET", missing + "/history"), "/{table}/{id}/history", "get", 404)
+    a = node.request("POST", history, body={})
+    c.check(a, "/{table}/{id}/history", "post", 405)
+    c.check_allow(a, "/{table}/{id}/history")
 
     c.check(node.request("DELETE", "/users/%00"), "/{table}/{id}", "delete", 400)
     c.check(node.request("DELETE", item, token=None), "/{table}/{id}", "delete", 401)

@@ -1,0 +1,78 @@
+// Idempotency-Key and history: what the applier records beside a change, in
+// the same transaction, so that every node decides retries alike and keeps
+// the same history (docs/design.md, "Retries and history").
+//
+// _cl_idempotency holds, per (table, key), the first event that carried the
+// key, the request it came from (SHA-256 of method, path and body) and its
+// outcome. A later event with the same key is not applied while the record
+// is live. Liveness is counted in event time, never a node's clock: with W
+// the latest recorded_at of the table's records, an event at time t finds a
+// record live when its expires_at >= max(W, t). W only grows, so a record
+// found dead once stays dead, and removing dead records (done as records are
+// added) never changes a later decision.
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+#include <clusterlite/event.h>
+#include <clusterlite/statement_cache.h>
+#include <clusterlite/status.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eventlog/event_codec.h"
+
+namespace clusterlite {
+
+// The outcome of the first event that carried a key.
+struct RecordedOutcome {
+  std::string event_id;
+  std::string request_sha256;
+  Operation operation = Operation::kInsert;
+  Status status;                      // Ok, or why the event was refused
+  std::string entity_id;
+  std::optional<std::string> entity;  // the entity as the event left it; none after a delete or a refusal
+  int64_t recorded_at_us = 0;         // the event's time, microseconds since 1970
+  int64_t expires_at_us = 0;
+};
+
+// The live record of `key` in `table` for an event at `event_time_us`, in the
+// applier's transaction; none when there is no record or it is dead.
+std::optional<RecordedOutcome> find_live_outcome(SQLite::Database& db, StatementCache& statements,
+                                                 const std::string& table, const std::string& key,
+                                                 int64_t event_time_us);
+
+// Records the outcome of `event` (the first, or the first after the record
+// died) and removes the table's dead records.
+void record_outcome(SQLite::Database& db, StatementCache& statements, const DatabaseEvent& event,
+                    const IdempotencyStamp& stamp, const Status& status, const std::optional<std::string>& entity,
+                    int64_t event_time_us);
+
+// The record of `key` in `table`, live or not (for the answer of a request
+// whose event was applied); none when there is none.
+std::optional<RecordedOutcome> read_outcome(SQLite::Database& db, const std::string& table, const std::string& key);
+
+// Appends `event`'s entry to the history of its entity.
+void record_history(SQLite::Database& db, StatementCache& statements, const DatabaseEvent& event, int32_t partition,
+                    int64_t offset);
+
+// One entry of an entity's history.
+struct HistoryEntry {
+  int64_t seq = 0;
+  std::string event_id;
+  std::string operation;
+  std::string timestamp;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string data;  // JSON
+};
+
+// Up to `limit` entries of the history of `entity_id` in `table`, oldest
+// first, after the entry of event `after_event_id` ("" from the first). False
+// when `after_event_id` is not an entry of this entity's history.
+bool read_history(SQLite::Database& db, const std::string& table, const std::string& entity_id,
+                  const std::string& after_event_id, int limit, std::vector<HistoryEntry>& out);
+
+}  // namespace clusterlite
