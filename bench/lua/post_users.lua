@@ -2,7 +2,7 @@
 -- (BENCH_RUN), thread and request, so every write is a successful create.
 -- BENCH_POSITION=cookie makes each thread behave like a browser: it keeps the
 -- clusterlite_position cookie of its latest answer and sends it with the
--- next request.
+-- next request. BENCH_IDEMPOTENCY=1 sends an Idempotency-Key, new per request.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 
 local run = os.getenv("BENCH_RUN") or tostring(os.time())
@@ -19,6 +19,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 
 local with_cookie = os.getenv("BENCH_POSITION") == "cookie"
+local with_key = os.getenv("BENCH_IDEMPOTENCY") == "1"
 local cookie = nil
 
 function request()
@@ -26,6 +27,10 @@ function request()
   local body = string.format('{"name":"Bench User","email":"b%s-%d-%d@bench.example"}', run, thread_id, counter)
   if cookie then
     return wrk.format(nil, nil, {["Content-Type"] = "application/json", ["Cookie"] = cookie}, body)
+  end
+  if with_key then
+    local key = string.format("k%s-%d-%d", run, thread_id, counter)
+    return wrk.format(nil, nil, {["Content-Type"] = "application/json", ["Idempotency-Key"] = key}, body)
   end
   return wrk.format(nil, nil, nil, body)
 end

@@ -308,6 +308,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
   out.reserve(records.size());
   std::map<int32_t, int64_t> next;
   uint64_t rejected = 0, held_now = 0, replayed = 0;
+  std::set<std::string> keyed_tables;  // tables that recorded an Idempotency-Key in this batch
   auto rollback = [&] {
     // Unless SQLite already rolled back (a failed COMMIT can).
     if (sqlite3_get_autocommit(db.getHandle())) return;
@@ -336,6 +337,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
       Status status;
       TableOperations* plugin = nullptr;
       std::optional<std::string> keyed_row;  // read back to record a keyed event's outcome
+      std::shared_ptr<const RecordedOutcome> earlier;
       if (!batch.errors[i].empty()) {
         status = Status::Invalid("malformed event: " + batch.errors[i]);
       } else if (auto why = releasing ? std::nullopt : hold_reason(event, plugins, held)) {
@@ -378,10 +380,13 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
           // the request is answered with the first one's outcome.
           ++replayed;
           next[record.partition] = record.offset + 1;
-          out.push_back({event.id, record.partition, record.offset, Status::Ok(), std::nullopt, batch.written_at[i]});
+          AppliedEvent e{event.id, record.partition, record.offset, Status::Ok(), std::nullopt, batch.written_at[i]};
+          e.earlier = std::make_shared<const RecordedOutcome>(std::move(*prior));
+          out.push_back(std::move(e));
           continue;
         }
         if (prior) {
+          earlier = std::make_shared<const RecordedOutcome>(*prior);
           status = Status::Invalid("Idempotency-Key \"" + stamp.key.substr(0, 64) +
                                        "\" was used for another request (event " + prior->event_id + ")",
                                    "Idempotency-Key");
@@ -395,6 +400,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
           if (stamp.present()) {
             if (status.ok() && event.operation != Operation::kDelete) keyed_row = read_back(db, *plugin, event);
             record_outcome(db, statements_, event, stamp, status, keyed_row, event_us);
+            keyed_tables.insert(event.table_name);
           }
         }
       }
@@ -423,7 +429,9 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
         row = read_back(db, *plugin, event);
       out.push_back(
           {event.id, record.partition, record.offset, std::move(status), std::move(row), batch.written_at[i]});
+      out.back().earlier = std::move(earlier);
     }
+    for (const std::string& table : keyed_tables) forget_dead_outcomes(db, statements_, table);
     if (releasing) {
       // Released events keep their place in the log; the offsets are past them already.
       const std::string& table = batch.events.front().table_name;

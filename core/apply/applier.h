@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "apply/idempotency.h"
 #include "eventlog/event_codec.h"
 #include "eventlog/event_log.h"
 #include "metrics.h"
@@ -59,6 +60,12 @@ struct AppliedEvent {
   std::chrono::system_clock::time_point written_at{};
   // Held for a plugin this node lacks (status is then ok and says nothing).
   bool held = false;
+  // The outcome recorded for the event's Idempotency-Key by an earlier event,
+  // when the key was live: the event was not applied (a retry), or refused
+  // (another request with the key).
+  std::shared_ptr<const RecordedOutcome> earlier;
+  // Reported by the SharedProgressWatcher: only the verdict is known.
+  bool from_shared_file = false;
 };
 
 // A table whose events this node holds (see above).

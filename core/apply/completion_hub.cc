@@ -84,7 +84,8 @@ void CompletionHub::on_applied(std::vector<AppliedEvent> batch, const std::map<i
       if (it == writes_.end()) continue;
       answers.emplace_back(std::move(it->second.done),
                            WriteOutcome{!applied.held, applied.held, std::move(applied.status), applied.partition,
-                                        applied.offset, std::move(applied.row)});
+                                        applied.offset, std::move(applied.row), std::move(applied.earlier),
+                                        applied.from_shared_file});
       writes_.erase(it);
     }
     if (!offset_waiters_.empty()) {

@@ -36,6 +36,9 @@ struct WriteOutcome {
   int32_t partition = -1;
   int64_t offset = -1;
   std::optional<std::string> row;  // the entity as applied, when the applier read it back
+  // An Idempotency-Key's earlier outcome, when the key was live (AppliedEvent::earlier).
+  std::shared_ptr<const RecordedOutcome> earlier;
+  bool from_shared_file = false;  // only the verdict is known (another node applied it)
 };
 
 class CompletionHub : public ApplyListener {

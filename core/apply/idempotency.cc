@@ -18,7 +18,11 @@ constexpr const char* kFind =
 constexpr const char* kRecord =
     "INSERT OR REPLACE INTO _cl_idempotency (table_name, key, event_id, request_sha256, operation, status, message, "
     "field, entity_id, entity, recorded_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-constexpr const char* kForgetDead = "DELETE FROM _cl_idempotency WHERE table_name = ? AND expires_at < ?";
+// Dead records among the table's oldest: a record expires at least a second
+// after it was recorded, so one recorded since W - 1 s is live.
+constexpr const char* kForgetDead =
+    "DELETE FROM _cl_idempotency WHERE seq IN (SELECT seq FROM _cl_idempotency WHERE table_name = ?1 AND "
+    "recorded_at < ?2 - 1000000 ORDER BY recorded_at LIMIT 256) AND expires_at < ?2";
 constexpr const char* kHistory =
     "INSERT INTO _cl_history (table_name, entity_id, event_id, operation, timestamp, partition, offset, data) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
@@ -81,7 +85,6 @@ std::optional<RecordedOutcome> find_live_outcome(SQLite::Database& db, Statement
 void record_outcome(SQLite::Database& db, StatementCache& statements, const DatabaseEvent& event,
                     const IdempotencyStamp& stamp, const Status& status, const std::optional<std::string>& entity,
                     int64_t event_time_us) {
-  int64_t latest = std::max(latest_recorded(db, statements, event.table_name), event_time_us);
   auto q = statements.use(db, kRecord);
   q->bind(1, event.table_name);
   q->bind(2, stamp.key);
@@ -99,9 +102,12 @@ void record_outcome(SQLite::Database& db, StatementCache& statements, const Data
   q->bind(11, event_time_us);
   q->bind(12, event_time_us + stamp.keep_seconds * 1000000);
   q->exec();
+}
+
+void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, const std::string& table) {
   auto forget = statements.use(db, kForgetDead);
-  forget->bind(1, event.table_name);
-  forget->bind(2, latest);
+  forget->bind(1, table);
+  forget->bind(2, latest_recorded(db, statements, table));
   forget->exec();
 }
 

@@ -45,10 +45,15 @@ std::optional<RecordedOutcome> find_live_outcome(SQLite::Database& db, Statement
                                                  int64_t event_time_us);
 
 // Records the outcome of `event` (the first, or the first after the record
-// died) and removes the table's dead records.
+// died).
 void record_outcome(SQLite::Database& db, StatementCache& statements, const DatabaseEvent& event,
                     const IdempotencyStamp& stamp, const Status& status, const std::optional<std::string>& entity,
                     int64_t event_time_us);
+
+// Removes some of `table`'s dead records (up to 256 of its oldest). Which
+// records are dead follows from the records alone, so when this runs changes
+// no decision: the applier runs it once per batch that recorded a key.
+void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, const std::string& table);
 
 // The record of `key` in `table`, live or not (for the answer of a request
 // whose event was applied); none when there is none.

@@ -85,6 +85,7 @@ void SharedProgressWatcher::scan() {
                                  verdict.getColumn(2).getString());
       verdict.reset();
       covered.push_back({w.event_id, w.partition, w.offset, std::move(status), std::nullopt});
+      covered.back().from_shared_file = true;
     }
   }
   hub_.on_applied(std::move(covered), offsets);

@@ -120,6 +120,7 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
       prepared_at TEXT NOT NULL
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS _cl_idempotency (
+      seq INTEGER PRIMARY KEY,
       table_name TEXT NOT NULL,
       key TEXT NOT NULL,
       event_id TEXT NOT NULL,
@@ -131,11 +132,10 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
       entity_id TEXT NOT NULL,
       entity TEXT,
       recorded_at INTEGER NOT NULL,
-      expires_at INTEGER NOT NULL,
-      PRIMARY KEY (table_name, key)
-    ) WITHOUT ROWID;
+      expires_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS _cl_idempotency_by_key ON _cl_idempotency (table_name, key);
     CREATE INDEX IF NOT EXISTS _cl_idempotency_by_time ON _cl_idempotency (table_name, recorded_at);
-    CREATE INDEX IF NOT EXISTS _cl_idempotency_by_expiry ON _cl_idempotency (table_name, expires_at);
     CREATE TABLE IF NOT EXISTS _cl_history (
       seq INTEGER PRIMARY KEY,
       table_name TEXT NOT NULL,

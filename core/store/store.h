@@ -12,7 +12,7 @@
 //                                               events kept for a table this node cannot serve yet, in log order
 //   _cl_plugins(table_name, plugin, version, sha256, prepared_at)
 //                                               the plugin that last prepared each table here
-//   _cl_idempotency(table_name, key, event_id, request_sha256, operation, status, message, field,
+//   _cl_idempotency(seq, table_name, key, event_id, request_sha256, operation, status, message, field,
 //                   entity_id, entity, recorded_at, expires_at)
 //                                               the outcome of each Idempotency-Key (apply/idempotency.h)
 //   _cl_history(seq, table_name, entity_id, event_id, operation, timestamp, partition, offset, data)

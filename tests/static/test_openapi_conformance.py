@@ -562,6 +562,9 @@ def test_live_node_matches_openapi(node, spec, generated):
         a = node.request("GET", path, headers={"Cookie": "no-equals-sign"})
         assert a.status == 400 and a.headers["content-type"] == "application/problem+json", (path, a.status)
         assert a.headers.get("x-clusterlite-node") == NODE_ID
+    # ...but a method no path serves is answered by its method first.
+    a = node.request("QUERY", "/users", body={}, headers={"Cookie": "no-equals-sign"})
+    assert a.status == 405 and a.headers["allow"] == "GET, POST, OPTIONS", (a.status, a.body[:200])
 
     # Live plugin reload: a write token; a broken file changes nothing.
     reload = "/_admin/plugins/reload"

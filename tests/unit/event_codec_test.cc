@@ -225,3 +225,48 @@ TEST(EventCodec, RefusesABadPluginVersionOrSchemaFingerprint) {
         << bad << " -> " << reason;
   }
 }
+
+TEST(EventCodec, CarriesAnIdempotencyStampWhenGiven) {
+  DatabaseEvent in;
+  in.id = "e1";
+  in.table_name = "users";
+  in.timestamp = "2026-11-27T05:23:00Z";
+  in.data.AddMember("id", "u1", in.data.GetAllocator());
+  IdempotencyStamp none;
+  EXPECT_EQ(encode_event(in, &none), encode_event(in));  // no key: no field
+  EXPECT_EQ(encode_event(in).find("idempotency"), std::string::npos);
+  IdempotencyStamp stamp{"order-42 \"retry\"", std::string(64, 'a'), 86400};
+  std::string wire = encode_event(in, &stamp);
+  DatabaseEvent out;
+  IdempotencyStamp got;
+  ASSERT_EQ(decode_event(wire, out, nullptr, &got), "") << wire;
+  EXPECT_EQ(got.key, stamp.key);
+  EXPECT_EQ(got.request_sha256, stamp.request_sha256);
+  EXPECT_EQ(got.keep_seconds, 86400);
+  // Decoding an event without one clears the stamp.
+  ASSERT_EQ(decode_event(event_with("id", R"("e2")"), out, nullptr, &got), "");
+  EXPECT_FALSE(got.present());
+}
+
+TEST(EventCodec, RefusesABadIdempotencyStamp) {
+  const std::string sha(64, 'b');
+  for (std::string bad : {std::string(R"("idempotency":"k",)"), std::string(R"("idempotency":{},)"),
+                          R"("idempotency":{"key":"","request_sha256":")" + sha + R"(","keep_seconds":1},)",
+                          R"("idempotency":{"key":")" + std::string(256, 'k') + R"(","request_sha256":")" + sha +
+                              R"(","keep_seconds":1},)",
+                          R"("idempotency":{"key":"a\u0001","request_sha256":")" + sha + R"(","keep_seconds":1},)",
+                          std::string(R"("idempotency":{"key":"k","request_sha256":"abc","keep_seconds":1},)"),
+                          R"("idempotency":{"key":"k","request_sha256":")" + sha + R"(","keep_seconds":0},)",
+                          R"("idempotency":{"key":"k","request_sha256":")" + sha + R"(","keep_seconds":"9"},)",
+                          R"("idempotency":{"key":"k","request_sha256":")" + sha + R"("},)"}) {
+    std::string wire = event_with("id", R"("e1")");
+    wire.insert(1, bad);
+    DatabaseEvent out;
+    IdempotencyStamp got;
+    std::string reason = decode_event(wire, out, nullptr, &got);
+    EXPECT_NE(reason.find("idempotency"), std::string::npos) << bad << " -> " << reason;
+  }
+  EXPECT_TRUE(is_idempotency_key(" ~"));
+  EXPECT_FALSE(is_idempotency_key("tab\there"));
+  EXPECT_FALSE(is_idempotency_key("\xc3\xa9"));
+}

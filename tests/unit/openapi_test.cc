@@ -106,9 +106,10 @@ TEST(OpenApiTest, ADescribedTableGetsPathsAndSchemasOfItsOwn) {
   EXPECT_EQ(at_string(doc, users + "/post/operationId"), "users.createEntity");
   // Every status of the generic contract is there, with its headers.
   EXPECT_EQ(names(at(doc, users + "/post/responses")),
-            (std::set<std::string>{"201", "202", "400", "401", "403", "404", "409", "413", "415", "500", "503", "504"}));
+            (std::set<std::string>{"201", "202", "400", "401", "403", "404", "409", "413", "415", "422", "500", "503",
+                                   "504"}));
   EXPECT_EQ(names(at(doc, item + "/delete/responses")),
-            (std::set<std::string>{"202", "204", "400", "401", "403", "404", "500", "503", "504"}));
+            (std::set<std::string>{"202", "204", "400", "401", "403", "404", "422", "500", "503", "504"}));
   // The contract's list answers 404 for an unknown table; this table is known.
   EXPECT_EQ(names(at(doc, users + "/get/responses")), (std::set<std::string>{"200", "400", "401", "500", "503"}));
   EXPECT_TRUE(at(doc, users + "/post/responses/201/headers/Location"));
