@@ -209,6 +209,14 @@ Config parse_config(const std::string& text, const std::string& base_dir) {
     r.integer("max_ready_lag", c.applier.max_ready_lag, 0, 1LL << 50);
     r.finish();
   }
+  if (const Value* v = root.find("changes")) {
+    ObjectReader r(*v, "changes");
+    r.integer("buffer_events", c.changes.buffer_events, 0, 10000000);
+    r.integer("max_subscribers", c.changes.max_subscribers, 0, 100000);
+    r.integer("max_backlog_bytes", c.changes.max_backlog_bytes, 4096, 1LL << 30);
+    r.integer("heartbeat_ms", c.changes.heartbeat_ms, 100, 3600000);
+    r.finish();
+  }
   if (const Value* v = root.find("idempotency")) {
     ObjectReader r(*v, "idempotency");
     r.integer("retention_hours", c.idempotency.retention_hours, 1, 87600);

@@ -76,6 +76,17 @@ struct Config {
     int64_t max_ready_lag = 10000;  // /readyz fails while the lag exceeds this many events
   } applier;
 
+  // GET /_changes (the change stream): how many of the latest changes are
+  // kept for streams that resume, how many streams at once, how much a
+  // stream may have waiting for a client that does not read, and how often
+  // an idle stream gets a comment.
+  struct Changes {
+    int buffer_events = 10000;
+    int max_subscribers = 1000;
+    int64_t max_backlog_bytes = 1 << 20;
+    int heartbeat_ms = 15000;
+  } changes;
+
   // Idempotency-Key: how long, in event time, a key's outcome is kept for
   // retries. Stamped on each keyed event, so every node keeps it alike.
   struct Idempotency {

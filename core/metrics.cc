@@ -46,6 +46,7 @@ const char* route_label(Route route) {
     case Route::kCollection: return "/{table}";
     case Route::kItem: return "/{table}/{id}";
     case Route::kHistory: return "/{table}/{id}/history";
+    case Route::kChanges: return "/_changes";
     case Route::kHealth: return "/healthz";
     case Route::kReady: return "/readyz";
     case Route::kMetrics: return "/metrics";

@@ -31,6 +31,7 @@ enum class Route : int {
   kCollection,
   kItem,
   kHistory,
+  kChanges,
   kHealth,
   kReady,
   kMetrics,

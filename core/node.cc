@@ -11,6 +11,23 @@ namespace clusterlite {
 
 namespace {
 
+// What the applier tells after each commit goes to the completion hub (the
+// writes waiting for their answer) and to the change stream.
+class NodeListener : public ApplyListener {
+ public:
+  NodeListener(CompletionHub& hub, ChangeStream* changes) : hub_(hub), changes_(changes) {}
+  void on_applied(std::vector<AppliedEvent> batch, const std::map<int32_t, int64_t>& next_offsets) override {
+    if (changes_) changes_->publish(batch);
+    hub_.on_applied(std::move(batch), next_offsets);
+  }
+  bool awaits(const std::string& event_id) const override { return hub_.awaits(event_id); }
+  bool wants_changes() const override { return changes_ != nullptr; }
+
+ private:
+  CompletionHub& hub_;
+  ChangeStream* changes_;
+};
+
 // How an error message names a log.
 std::string log_name(const std::string& topic) {
   return topic == EmbeddedLog::kTopic ? "the embedded log of standalone mode" : "topic '" + topic + "'";
@@ -60,18 +77,31 @@ void Node::start() {
   check_database_log();
   log_ = make_event_log(config_);
   hub_ = std::make_unique<CompletionHub>();
+  // In shared mode a node applies only some partitions: its changes are not
+  // the table's, so it serves no change stream.
+  if (config_.mode != Mode::kShared)
+    changes_ = std::make_unique<ChangeStream>(
+        log_->topic(), ChangeStreamLimits{static_cast<size_t>(config_.changes.buffer_events),
+                                          static_cast<size_t>(config_.changes.max_subscribers),
+                                          static_cast<size_t>(config_.changes.max_backlog_bytes),
+                                          std::chrono::milliseconds(config_.changes.heartbeat_ms)});
+  listener_ = std::make_unique<NodeListener>(*hub_, changes_.get());
   // In replica mode no partition is ever taken away, so the next batch can be
   // read and decoded while one is applied.
-  applier_ = std::make_unique<Applier>(*store_, registry_, *log_, config_.applier.max_batch, hub_.get(),
+  applier_ = std::make_unique<Applier>(*store_, registry_, *log_, config_.applier.max_batch, listener_.get(),
                                         &metrics_, /*read_ahead=*/config_.mode == Mode::kReplica);
   applier_->start();
+  if (changes_) {
+    changes_->seed(applier_->applied());
+    changes_->start();
+  }
   reloader_ = std::make_unique<PluginReloader>(config_, registry_, *applier_);
   hub_->set_applied(applier_->applied());
   if (config_.mode == Mode::kShared)
     shared_progress_ = std::make_unique<SharedProgressWatcher>(config_.database.path, config_.database.busy_timeout_ms,
                                                                log_->topic(), *hub_);
   http_ = std::make_unique<HttpApi>(NodeServices{config_, *store_, registry_, *log_, *hub_, *applier_, metrics_, ui_,
-                                                 [this] { return reloader_->reload(); }});
+                                                 [this] { return reloader_->reload(); }, changes_.get()});
   http_->start();
   log::info("node", "node " + config_.node_id + " serving on " + config_.http.address + ":" +
                         std::to_string(http_->port()) + " (" + to_string(config_.mode) + " mode, database " +
@@ -85,6 +115,8 @@ void Node::stop() {
   // already taken finish (a write waits for its apply, bounded by the write
   // timeout plus the broker timeout) and are answered; then the listener
   // closes, the applier commits its batch and the log flushes and closes.
+  // Change streams never end by themselves: they end first.
+  if (changes_) changes_->stop();
   if (http_ &&
       !http_->drain(std::chrono::milliseconds(config_.http.write_timeout_ms + config_.kafka.request_timeout_ms)))
     log::warn("node", "stopping with requests still unanswered");

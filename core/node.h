@@ -57,6 +57,8 @@ class Node {
   PluginRegistry registry_;
   std::unique_ptr<EventLog> log_;
   std::unique_ptr<CompletionHub> hub_;
+  std::unique_ptr<ChangeStream> changes_;  // replica and standalone modes
+  std::unique_ptr<ApplyListener> listener_;  // the hub, and the change stream when there is one
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<PluginReloader> reloader_;
   std::unique_ptr<SharedProgressWatcher> shared_progress_;  // shared mode only

@@ -3,6 +3,8 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "apply/idempotency.h"
 #include "eventlog/event_codec.h"
@@ -243,6 +245,19 @@ std::optional<std::string> hold_reason(const DatabaseEvent& event, const PluginS
   return std::nullopt;
 }
 
+// Names `event`'s table in `applied`, and with `changes` (the listener wants
+// them) what the change stream tells of an applied event.
+void describe_change(AppliedEvent& applied, const DatabaseEvent& event, bool changes) {
+  applied.table = event.table_name;
+  if (!changes || !applied.status.ok()) return;
+  applied.operation = event.operation;
+  applied.timestamp = event.timestamp;
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  event.data.Accept(w);
+  applied.data.assign(buf.GetString(), buf.GetSize());
+}
+
 // The entity `event` just wrote, or nothing if the plugin cannot read it (the
 // waiting request then reads it itself).
 std::optional<std::string> read_back(SQLite::Database& db, TableOperations& plugin, const DatabaseEvent& event) {
@@ -308,6 +323,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
   out.reserve(records.size());
   std::map<int32_t, int64_t> next;
   uint64_t rejected = 0, held_now = 0, replayed = 0;
+  const bool changes = listener_ && listener_->wants_changes();
   std::set<std::string> keyed_tables;  // tables that recorded an Idempotency-Key in this batch
   auto rollback = [&] {
     // Unless SQLite already rolled back (a failed COMMIT can).
@@ -365,6 +381,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
         next[record.partition] = record.offset + 1;
         AppliedEvent e{event.id, record.partition, record.offset, Status::Ok(), std::nullopt, batch.written_at[i]};
         e.held = true;
+        e.table = event.table_name;
         out.push_back(std::move(e));
         continue;
       } else {
@@ -382,6 +399,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
           next[record.partition] = record.offset + 1;
           AppliedEvent e{event.id, record.partition, record.offset, Status::Ok(), std::nullopt, batch.written_at[i]};
           e.earlier = std::make_shared<const RecordedOutcome>(std::move(*prior));
+          e.table = event.table_name;
           out.push_back(std::move(e));
           continue;
         }
@@ -430,6 +448,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
       out.push_back(
           {event.id, record.partition, record.offset, std::move(status), std::move(row), batch.written_at[i]});
       out.back().earlier = std::move(earlier);
+      describe_change(out.back(), event, changes);
     }
     for (const std::string& table : keyed_tables) forget_dead_outcomes(db, statements_, table);
     if (releasing) {

@@ -66,6 +66,12 @@ struct AppliedEvent {
   std::shared_ptr<const RecordedOutcome> earlier;
   // Reported by the SharedProgressWatcher: only the verdict is known.
   bool from_shared_file = false;
+  // The event's table; and, when the listener wants_changes(), its
+  // operation, data (JSON text) and timestamp (for the change stream).
+  std::string table;
+  Operation operation = Operation::kInsert;
+  std::string data;
+  std::string timestamp;
 };
 
 // A table whose events this node holds (see above).
@@ -88,6 +94,9 @@ class ApplyListener {
     (void)event_id;
     return false;
   }
+  // Whether each applied event's operation, data and timestamp are wanted in
+  // its AppliedEvent (GET /_changes).
+  virtual bool wants_changes() const { return false; }
 };
 
 struct ApplierStats {

@@ -197,6 +197,7 @@ class Router {
       case Endpoint::kChecksum: return checksum(std::string(m.params[0]), r);
       case Endpoint::kReloadPlugins: return reload_plugins(r);
       case Endpoint::kSchema: return r->send(200, schema_json(*s_.services.registry.current()));
+      case Endpoint::kChanges: return changes(req, r);
       case Endpoint::kOpenApi: return r->send(200, *s_.openapi.get(s_.services.registry.current()));
       case Endpoint::kRedirectToUi:
         r->add_header("Location", "/ui/");
@@ -541,6 +542,53 @@ class Router {
                                   "&after=" + url_encode(rows.back().id) + ">; rel=\"next\"");
       r->send(200, body);
     });
+  }
+
+  // GET /_changes?tables=a,b: this node's applied changes as Server-Sent
+  // Events, from now or resumed after a position (Last-Event-ID, or ?after=
+  // for clients that cannot set it); see http/change_stream.h.
+  void changes(const Http::Request& req, ResponderPtr r) {
+    ChangeStream* stream = s_.services.changes;
+    if (!stream)
+      return r->problem(501, "the change stream is not served in shared mode (each node applies only some "
+                             "partitions there); subscribe to a replica node");
+    std::set<std::string, std::less<>> tables;
+    if (auto t = req.query().get("tables")) {
+      std::string list;
+      if (!percent_decode(*t, list)) return r->problem(400, "tables must be table names separated by commas", "tables");
+      auto plugins = s_.services.registry.current();
+      for (size_t at = 0; at <= list.size();) {
+        size_t comma = std::min(list.find(',', at), list.size());
+        std::string table = list.substr(at, comma - at);
+        if (!is_valid_table_name(table))
+          return r->problem(400, "tables must be table names separated by commas", "tables");
+        if (!plugins->find(table)) return r->problem(404, "unknown table: " + table);
+        tables.insert(std::move(table));
+        at = comma + 1;
+      }
+    }
+    std::string resume;
+    if (auto h = request_header(req, "Last-Event-ID"))
+      resume = *h;
+    else if (auto a = req.query().get("after"); a && !percent_decode(*a, resume))
+      return r->problem(400, "after must be a position from a stream's id field", "after");
+    Position position;
+    if (!resume.empty() &&
+        decode_position(resume, s_.services.log.topic(), position) == PositionToken::kMalformed)
+      return r->problem(400, "Last-Event-ID (or after) is not a position from a stream's id field", "Last-Event-ID");
+    switch (stream->subscribe(r, std::move(tables), resume)) {
+      case ChangeStream::Subscribed::kOk: return;
+      case ChangeStream::Subscribed::kFull:
+        r->add_header("Retry-After", "5");
+        return r->problem(503, "this node serves its most change streams at once (changes.max_subscribers); retry "
+                               "later or on another node");
+      case ChangeStream::Subscribed::kStopped:
+        r->add_header("Retry-After", "1");
+        return r->problem(503, "the node is shutting down");
+      case ChangeStream::Subscribed::kNoSocket:
+        r->add_header("Retry-After", "1");
+        return r->problem(503, "this connection cannot take a stream now; retry on a new connection");
+    }
   }
 
   // GET /{table}/{id}/history: the events that changed the entity, oldest

@@ -12,6 +12,7 @@
 #include "apply/completion_hub.h"
 #include "config.h"
 #include "eventlog/event_log.h"
+#include "http/change_stream.h"
 #include "http/static_files.h"
 #include "metrics.h"
 #include "plugins/plugin_reload.h"
@@ -30,6 +31,7 @@ struct NodeServices {
   Metrics& metrics;
   const StaticFiles& ui;
   std::function<PluginReloadResult()> reload_plugins;  // POST /_admin/plugins/reload
+  ChangeStream* changes;  // GET /_changes; null in shared mode
 };
 
 class HttpApi {

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "http/connection_guard.h"
 #include "http/problem.h"
+#include "http/response_socket.h"
 #include "metrics.h"
 
 namespace clusterlite {
@@ -103,31 +104,8 @@ class Responder {
 
   void send(int status, const std::string& body = {}, const char* content_type = "application/json") {
     if (sent_.exchange(true)) return;
-    add_header("X-ClusterLite-Node", config_.node_id);
-    if (!body.empty()) add_header("Content-Type", content_type);
-    add_header("X-Content-Type-Options", "nosniff");
-    if (ui_document_) {
-      add_header("Content-Security-Policy", kUiContentSecurityPolicy);
-      add_header("X-Frame-Options", "DENY");
-      add_header("Referrer-Policy", "no-referrer");
-    } else {
-      add_header("Content-Security-Policy", kApiContentSecurityPolicy);
-    }
-    if (!cors_origin_.empty()) {
-      add_header("Access-Control-Allow-Origin", cors_origin_);
-      add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node, ClusterLite-Position");
-      if (cors_origin_ != "*") add_header("Vary", "Origin");
-    }
-    // A connection answered "Connection: close" stays open until the client
-    // closes its end or Pistache's keep-alive timeout passes.
-    add_header("Connection", keep_alive_ ? "keep-alive" : "close");
-    const char* reason = Pistache::Http::codeString(static_cast<Pistache::Http::Code>(status));
-    std::string out;
-    out.reserve(64 + headers_.size() + body.size());
-    out.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
-    out.append(reason && *reason ? reason : "Status").append("\r\n").append(headers_);
+    std::string out = head_text(status, body.empty() ? nullptr : content_type, body.size());
     // An answer to HEAD has no body, whatever its Content-Length says.
-    out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n");
     if (!head_) out.append(body);
     // Counted before sending, so a client that saw the answer sees it counted.
     metrics_.request(route_, method_, status,
@@ -151,6 +129,28 @@ class Responder {
     done();
   }
 
+  // A streamed answer (GET /_changes): the status line and headers of a 200
+  // with `content_type`, `Connection: close` and no length, for the caller to
+  // write to stream_socket() with the body after it; the request counts as
+  // answered for everything else. "" (nothing done) when the request has no
+  // socket of its own or was answered already.
+  std::string stream_head(const char* content_type) {
+    if (!connection_ || !connection_->socket().direct() || sent_.exchange(true)) return {};
+    keep_alive_ = false;
+    add_header("Cache-Control", "no-cache");
+    add_header("X-Accel-Buffering", "no");
+    metrics_.request(route_, method_, 200,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    return head_text(200, content_type, std::nullopt);
+  }
+  ResponseSocket* stream_socket() { return connection_ ? &connection_->socket() : nullptr; }
+  // Ends a streamed answer: closes the connection.
+  void end_stream() {
+    if (!connection_ || streamed_.exchange(true)) return;
+    connection_->socket().close({});
+    done();
+  }
+
   ~Responder() {
     if (!sent_) done();
   }
@@ -160,6 +160,36 @@ class Responder {
   }
 
  private:
+  // The status line and headers of an answer; `length` is its body's (none:
+  // the body ends when the connection closes).
+  std::string head_text(int status, const char* content_type, std::optional<uint64_t> length) {
+    add_header("X-ClusterLite-Node", config_.node_id);
+    if (content_type) add_header("Content-Type", content_type);
+    add_header("X-Content-Type-Options", "nosniff");
+    if (ui_document_) {
+      add_header("Content-Security-Policy", kUiContentSecurityPolicy);
+      add_header("X-Frame-Options", "DENY");
+      add_header("Referrer-Policy", "no-referrer");
+    } else {
+      add_header("Content-Security-Policy", kApiContentSecurityPolicy);
+    }
+    if (!cors_origin_.empty()) {
+      add_header("Access-Control-Allow-Origin", cors_origin_);
+      add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node, ClusterLite-Position");
+      if (cors_origin_ != "*") add_header("Vary", "Origin");
+    }
+    // A connection answered "Connection: close" stays open until the client
+    // closes its end or Pistache's keep-alive timeout passes.
+    add_header("Connection", keep_alive_ ? "keep-alive" : "close");
+    const char* reason = Pistache::Http::codeString(static_cast<Pistache::Http::Code>(status));
+    std::string out;
+    out.reserve(64 + headers_.size());
+    out.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
+    out.append(reason && *reason ? reason : "Status").append("\r\n").append(headers_);
+    if (length) out.append("Content-Length: ").append(std::to_string(*length)).append("\r\n");
+    return out.append("\r\n");
+  }
+
   // The request is answered: from now on its connection waits for the next one.
   void done() {
     if (connection_) connection_->answered(std::chrono::steady_clock::now());
@@ -182,6 +212,7 @@ class Responder {
   std::string cors_origin_;
   std::string headers_;  // "Name: value\r\n" each
   std::atomic<bool> sent_{false};
+  std::atomic<bool> streamed_{false};  // a streamed answer ended
 };
 using ResponderPtr = std::shared_ptr<Responder>;
 

@@ -49,6 +49,25 @@ void ResponseSocket::send(std::string_view response, const std::function<void(st
   }
 }
 
+long ResponseSocket::try_send(std::string_view data) {
+  std::lock_guard lock(mutex_);
+  if (queued_ || fd_ < 0) return -1;
+  size_t sent = 0;
+  while (sent < data.size()) {
+    ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      return -1;
+    }
+  }
+  return static_cast<long>(sent);
+}
+
 bool ResponseSocket::close(std::string_view last_words) {
   std::lock_guard lock(mutex_);
   if (fd_ < 0) return false;

@@ -42,6 +42,12 @@ class ResponseSocket {
   // is gone (the connection was reset or closed).
   void send(std::string_view response, const std::function<void(std::string_view rest)>& queue);
 
+  // Writes as much of `data` as the socket takes without blocking and never
+  // queues: the number of bytes taken (0 when its buffer is full), or -1 when
+  // the client is gone (or answers were queued: the socket is not this
+  // caller's to write to). For streamed answers, which keep their own backlog.
+  long try_send(std::string_view data);
+
   // False when the descriptor could not be duplicated (no descriptors left).
   bool owns_descriptor() const { return fd_ >= 0; }
 

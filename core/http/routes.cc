@@ -6,7 +6,7 @@ namespace clusterlite {
 
 namespace {
 
-constexpr std::array<RouteSpec, 18> kRoutes{{
+constexpr std::array<RouteSpec, 19> kRoutes{{
     {"GET", "/healthz", Access::kOpen, Endpoint::kHealth, Route::kHealth},
     {"GET", "/readyz", Access::kOpen, Endpoint::kReady, Route::kReady},
     {"GET", "/metrics", Access::kOpen, Endpoint::kMetrics, Route::kMetrics},
@@ -14,6 +14,7 @@ constexpr std::array<RouteSpec, 18> kRoutes{{
     {"GET", "/_cluster/checksum/{table}", Access::kRead, Endpoint::kChecksum, Route::kCluster},
     {"POST", "/_admin/plugins/reload", Access::kWrite, Endpoint::kReloadPlugins, Route::kAdmin},
     {"GET", "/_schema", Access::kRead, Endpoint::kSchema, Route::kSchema},
+    {"GET", "/_changes", Access::kRead, Endpoint::kChanges, Route::kChanges},
     {"GET", "/openapi.json", Access::kRead, Endpoint::kOpenApi, Route::kOpenApi},
     {"GET", "/", Access::kOpen, Endpoint::kRedirectToUi, Route::kUi},
     {"GET", "/ui", Access::kOpen, Endpoint::kRedirectToUi, Route::kUi},

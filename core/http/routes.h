@@ -40,6 +40,7 @@ enum class Endpoint {
   kUpdate,
   kDelete,
   kHistory,
+  kChanges,
 };
 
 struct RouteSpec {

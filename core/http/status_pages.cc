@@ -121,6 +121,20 @@ std::string metrics_text(const NodeServices& sv, const ConnectionGuard& guard) {
   append_metric(out, "clusterlite_held_events_released_total", "counter",
                 "Held events applied (or rejected) once a plugin that can apply them was loaded.",
                 {{"", stats.released}});
+  if (sv.changes) {
+    auto c = sv.changes->stats();
+    append_metric(out, "clusterlite_change_subscribers", "gauge", "Change streams (GET /_changes) open on this node.",
+                  {{"", c.subscribers}});
+    append_metric(out, "clusterlite_change_subscribers_dropped_total", "counter",
+                  "Change streams closed because their client did not read (changes.max_backlog_bytes).",
+                  {{"", c.dropped_slow}});
+    append_metric(out, "clusterlite_change_stream_resets_total", "counter",
+                  "Change streams that began with event: reset (resumed from a position no longer held).",
+                  {{"", c.resets}});
+    append_metric(out, "clusterlite_change_buffer_events", "gauge",
+                  "Changes this node keeps for streams that resume (changes.buffer_events at most).",
+                  {{"", c.buffered}});
+  }
   append_metric(out, "clusterlite_idempotent_replays_total", "counter",
                 "Retried events (an Idempotency-Key recorded earlier) that this node did not apply again.",
                 {{"", stats.replayed}});

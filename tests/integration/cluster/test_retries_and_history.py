@@ -193,3 +193,20 @@ def test_history_is_the_same_on_every_node_and_pages(cluster: Cluster):
         page += 1
         assert page <= 3
     assert seen == entries and page == 2
+
+
+def test_a_retry_through_a_node_that_missed_the_first_request(cluster: Cluster):
+    a, b = start(cluster, 2)
+    b.stop()
+    body = user("Missed")
+    first = a.request("POST", "/users", body, headers=keyed("missed-1"))
+    assert first.status == 201, first.body
+    # b was down when the first request was applied: it comes back behind the
+    # log and is asked the retry at once. It applies the first event before
+    # the retry's, so it answers with the first request's outcome too.
+    b.start()
+    again = b.request("POST", "/users", body, headers=keyed("missed-1"))
+    assert again.status == 201 and again.headers.get("idempotency-replayed") == "true", again.body
+    assert again.json() == first.json()
+    wait_converged([a, b])
+    assert [count_users(n, body["email"]) for n in (a, b)] == [1, 1]
