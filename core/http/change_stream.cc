@@ -27,6 +27,8 @@ struct ChangeStream::Subscriber {
 
 namespace {
 
+constexpr int kStreamSendBuffer = 32 * 1024;
+
 const char* event_name(Operation op) {
   switch (op) {
     case Operation::kInsert: return "insert";
@@ -141,6 +143,9 @@ ChangeStream::Subscribed ChangeStream::subscribe(std::shared_ptr<Responder> resp
   std::string head = responder->stream_head("text/event-stream");
   if (head.empty()) return Subscribed::kNoSocket;
   s->socket = responder->stream_socket();
+  // What a client has not read waits in the stream's own backlog, which is
+  // bounded and counted, not in kernel buffers of up to megabytes each.
+  s->socket->limit_send_buffer(kStreamSendBuffer);
   s->responder = std::move(responder);
   s->backlog = head + "retry: 2000\n\n";
   Position resume;

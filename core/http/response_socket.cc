@@ -68,6 +68,10 @@ long ResponseSocket::try_send(std::string_view data) {
   return static_cast<long>(sent);
 }
 
+void ResponseSocket::limit_send_buffer(int bytes) {
+  if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
 bool ResponseSocket::close(std::string_view last_words) {
   std::lock_guard lock(mutex_);
   if (fd_ < 0) return false;

@@ -48,6 +48,10 @@ class ResponseSocket {
   // caller's to write to). For streamed answers, which keep their own backlog.
   long try_send(std::string_view data);
 
+  // Bounds the kernel's send buffer of the socket (a stream keeps its own
+  // backlog instead, which it can bound and count).
+  void limit_send_buffer(int bytes);
+
   // False when the descriptor could not be duplicated (no descriptors left).
   bool owns_descriptor() const { return fd_ >= 0; }
 
