@@ -1073,41 +1073,39 @@ class ApiHandler : public Http::Handler {
       if (!std::isalnum(c) && kTokenChars.find(static_cast<char>(c)) == std::string_view::npos) return false;
     for (auto known : {"OPTIONS", "GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "TRACE", "CONNECT"})
       if (method == known) return false;  // the request failed for another reason
-    std::string again = "GET";
-    again.append(data.substr(space));
+    // Answered 405 from the request line and headers alone (parsed again as a
+    // GET): its body, and any Cookie header Pistache cannot read, play no part,
+    // and the body may not have arrived yet. The answer closes the connection,
+    // so what is left of the body is never read as a request.
+    std::string again = "GET" + head_without_body(data.substr(space));
     Http::RequestParser parser(getMaxRequestSize());
-    auto parses = [&](const std::string& text) {
-      parser.reset();
-      try {
-        return parser.feed(text.data(), text.size()) && parser.parse() == Http::Private::State::Done;
-      } catch (const std::exception&) {
-        return false;
-      }
-    };
-    // The method decides the answer (405) before any header does: a Cookie
-    // header Pistache cannot read does not turn it into a 400.
-    if (!parses(again)) {
-      std::string without = without_cookie_headers(again);
-      if (without == again || !parses(without)) return false;
+    try {
+      if (!parser.feed(again.data(), again.size()) || parser.parse() != Http::Private::State::Done) return false;
+    } catch (const std::exception&) {
+      return false;
     }
     serve(parser.request, peer, method);
     return true;
   }
 
-  // `request` without its Cookie header lines.
-  static std::string without_cookie_headers(const std::string& request) {
+  // The request line and headers in `request` (from the target on), less
+  // Cookie, Content-Length and Transfer-Encoding, and without the body; ""
+  // when the headers are not complete.
+  static std::string head_without_body(std::string_view request) {
     size_t end = request.find("\r\n\r\n");
-    if (end == std::string::npos) return request;
+    if (end == std::string_view::npos) return {};
     std::string out;
     size_t at = 0;
     while (at < end + 2) {
       size_t eol = request.find("\r\n", at);
-      std::string_view line(request.data() + at, eol + 2 - at);
-      bool cookie = line.size() >= 7 && strncasecmp(line.data(), "cookie:", 7) == 0;
-      if (!cookie) out.append(line);
+      std::string_view line = request.substr(at, eol + 2 - at);
+      bool dropped = false;
+      for (const char* name : {"cookie:", "content-length:", "transfer-encoding:"})
+        dropped = dropped || (line.size() >= std::strlen(name) && strncasecmp(line.data(), name, std::strlen(name)) == 0);
+      if (!dropped) out.append(line);
       at = eol + 2;
     }
-    return out + request.substr(end + 2);
+    return out + "\r\n";
   }
 
   // `method`: the request's method when Pistache does not know it.

@@ -89,9 +89,11 @@ class Responder {
   void ui_document() { ui_document_ = true; }
   // A request whose method Pistache does not know (parsed again as a GET):
   // counted under "other" in /metrics.
+  // Its answer closes the connection: what is left of its body is not read.
   void unknown_method() {
     method_ = Metrics::kOtherMethod;
     head_ = false;
+    keep_alive_ = false;
   }
   // The route kind this request is counted under in /metrics.
   void set_route(Route route) { route_ = route; }

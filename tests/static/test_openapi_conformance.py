@@ -69,6 +69,7 @@ for _path, _methods in {
     for _m in _methods:
         NOT_PROVOKED[(_path, _m, "503")] = _UNAVAILABLE
 NOT_PROVOKED[("/openapi.json", "get", "503")] = _UNAVAILABLE
+NOT_PROVOKED[("/_changes", "get", "501")] = "a node in shared mode (tests/integration/cluster/test_shared_mode.py)"
 # Answers /openapi.json documents for a table's own paths that the contract's generic paths get
 # from an unknown table, listed under the contract's path.
 NOT_PROVOKED_GENERATED = {
@@ -248,6 +249,7 @@ def node():
             "database": {"path": str(tmp / "node.db")},
             "auth": {"read_tokens": [READ_TOKEN], "write_tokens": [WRITE_TOKEN]},
             "plugins": {"directory": str(plugins)},
+            "changes": {"max_subscribers": 1},
         }
         (tmp / "node.json").write_text(json.dumps(config))
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERLITE_")}
@@ -524,6 +526,37 @@ def test_live_node_matches_openapi(node, spec, generated):
     a = node.request("POST", "/_cluster/checksum/users", body={})
     c.check(a, "/_cluster/checksum/{table}", "post", 405)
     c.check_allow(a, "/_cluster/checksum/{table}")
+
+    # The change stream: its head (the body goes on until the connection closes), the one
+    # stream changes.max_subscribers allows, then 503 while it is open.
+    def stream_head(path, token=READ_TOKEN):
+        sock = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            assert chunk, data
+            data += chunk
+        head = data.split(b"\r\n\r\n")[0].decode().split("\r\n")
+        return sock, Answer(int(head[0].split()[1]), {k.lower(): v.strip() for k, v in
+                                                      (line.split(":", 1) for line in head[1:])}, b"", path)
+    sock, a = stream_head("/_changes?tables=users")
+    assert a.status == 200 and a.headers["content-type"] == "text/event-stream", a.headers
+    assert a.headers["x-clusterlite-node"] == NODE_ID
+    c.seen.add(("/_changes", "get", "200"))
+    c.seen_generated.add(("/_changes", "get", "200"))
+    busy = node.request("GET", "/_changes", token=READ_TOKEN)
+    c.check(busy, "/_changes", "get", 503)
+    assert busy.headers.get("retry-after")
+    sock.close()
+    c.check(node.request("GET", "/_changes?tables=users", headers={"Last-Event-ID": "x"}), "/_changes", "get", 400)
+    c.check(node.request("GET", "/_changes?tables=Users"), "/_changes", "get", 400)
+    c.check(node.request("GET", "/_changes?tables=nosuch"), "/_changes", "get", 404)
+    c.check(node.request("GET", "/_changes", token=None), "/_changes", "get", 401)
+    a = node.request("POST", "/_changes", body={})
+    c.check(a, "/_changes", "post", 405)
+    c.check_allow(a, "/_changes")
 
     # The tables and their schemas.
     a = node.request("GET", "/_schema", token=READ_TOKEN)
