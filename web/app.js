@@ -1,6 +1,8 @@
 // ClusterLite console: wires the table picker and the view of each table, the
-// cluster panel, the API token prompt and the 2-second refresh.
-import { onServedBy, setAuthHandler, getToken, setToken, ApiError } from './api.js';
+// cluster panel, the API token prompt and the live updates: the change stream
+// (GET /_changes) says when to reload, and a 2-second refresh stands in
+// while the stream is down.
+import { onServedBy, setAuthHandler, getToken, setToken, ApiError, apiUrl } from './api.js';
 import { ClusterPanel } from './cluster.js';
 import { h } from './dom.js';
 import { fetchTables, humanize } from './schema.js';
@@ -8,6 +10,9 @@ import { TableView } from './table.js';
 import { UsersView } from './users.js';
 
 const REFRESH_MS = 2000;
+// While the stream is up the cluster panel is still read now and then: a
+// node that stops sends no change.
+const CLUSTER_EVERY_MS = 15000;
 const $ = (id) => document.getElementById(id);
 
 let toastTimer;
@@ -263,10 +268,59 @@ async function refreshCluster() {
   try { await cluster.refresh(); } finally { clusterBusy = false; }
 }
 
+// The change stream: every change (or a reset) of the table on screen reloads
+// its page, and the cluster panel, once per burst. EventSource sends no
+// Authorization header, so with an API token the UI polls instead. The
+// browser reconnects by itself (with Last-Event-ID); while it is down the
+// 2-second refresh runs. document.body.dataset.live says which is in use.
+const STREAM_RETRY_MS = 30000; // after a node refused the stream (401, 503, 501 in shared mode)
+let stream = null;
+let streamUp = false;
+let streamRetryAt = 0;
+let reloadSoon = null;
+function setLive(up) {
+  streamUp = up;
+  document.body.dataset.live = up ? 'stream' : 'polling';
+}
+function changed(event) {
+  let table = null;
+  try { table = JSON.parse(event.data).table; } catch { /* reset: reload whatever is shown */ }
+  if (table && table !== active) return;
+  if (reloadSoon) return;
+  reloadSoon = setTimeout(() => {
+    reloadSoon = null;
+    refreshList();
+    refreshCluster();
+  }, 50);
+}
+function openStream() {
+  if (stream || getToken() || typeof EventSource === 'undefined' || Date.now() < streamRetryAt) return;
+  stream = new EventSource(apiUrl('_changes'));
+  stream.onopen = () => setLive(true);
+  for (const kind of ['insert', 'update', 'delete', 'reset']) stream.addEventListener(kind, changed);
+  stream.onerror = () => {
+    setLive(false);
+    if (stream && stream.readyState === EventSource.CLOSED) {  // refused: try again later
+      stream = null;
+      streamRetryAt = Date.now() + STREAM_RETRY_MS;
+    }
+  };
+}
+
+setLive(false);
 start();
 refreshCluster();
+openStream();
+let sinceCluster = 0;
 setInterval(() => {
   if (document.hidden) return;
+  if (!stream) openStream();
+  sinceCluster += REFRESH_MS;
+  if (streamUp) {
+    if (sinceCluster >= CLUSTER_EVERY_MS) { sinceCluster = 0; refreshCluster(); }
+    return;
+  }
+  sinceCluster = 0;
   refreshList();
   refreshCluster();
 }, REFRESH_MS);

@@ -177,6 +177,25 @@ describe(`web UI at ${BASE_URL}/ui/`, () => {
     assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
   });
 
+  it('follows the change stream: a user made on another node shows within a second, without polling', async () => {
+    page = await openUi(browser.context);
+    await searchRun(page);
+    await page.waitForFunction(() => document.body.dataset.live === 'stream', null, { timeout: WAIT });
+    const lists = [];
+    page.on('request', (r) => { if (/\/users(\?|$)/.test(new URL(r.url()).pathname + new URL(r.url()).search)) lists.push(Date.now()); });
+    // More than a polling period: the list is not asked for while nothing changes.
+    await page.waitForTimeout(2500);
+    assert.equal(lists.length, 0, `the list was polled ${lists.length} times while the stream was up`);
+    const email = uniqueEmail('streamed');
+    const created = await api('POST', '/users', { base: NODE_URL, body: { name: 'Grace Hopper', email } });
+    assert.equal(created.status, 201, `POST ${NODE_URL}/users`);
+    const answered = Date.now();
+    await row(page, email).waitFor({ state: 'visible', timeout: WAIT });
+    const shown = Date.now() - answered;
+    assert.ok(shown <= 1000, `the user showed ${shown} ms after the write was answered`);
+    assert.ok(lists.length >= 1, 'the list was reloaded because of the change');
+  });
+
   it('pages through the list with the cursor, forwards and back', async () => {
     const first = await api('GET', '/users?limit=11');
     for (let i = first.body.length; i < 11; i++) await createUser(`Pager ${i}`, uniqueEmail('page'));
