@@ -86,16 +86,24 @@ class ChangeStream {
     int32_t partition;
     int64_t offset;
     std::string table;
-    std::string text;  // "event: ...\ndata: {...}\n" (the id: line is the subscriber's)
+    // "id: <token>\nevent: ...\ndata: {...}\n\n". The id is this node's
+    // position right after the change: every change it applied before has a
+    // lower offset in its partition, every later one a higher or equal one,
+    // so resuming from it gives exactly what followed.
+    std::string text;
   };
+  using Chunk = std::shared_ptr<const std::string>;
   struct Subscriber;
 
   void run();
-  // Appends what `s` has not been given yet (buffered changes past its
-  // position) to its backlog, under mutex_.
-  void catch_up(Subscriber& s);
+  // Adds to `s`'s backlog what it has not been given yet, under mutex_.
+  // Subscribers with the same tables at the same place share one chunk
+  // (`shared`, keyed by tables and sequence number).
+  void catch_up(Subscriber& s, std::map<std::pair<std::string, uint64_t>, Chunk>& shared);
   // Whether the buffer holds every change past `position`.
   bool can_resume(const Position& position) const;
+  // Writes what `s` has waiting; false when the client is gone.
+  bool flush(Subscriber& s);
 
   const std::string topic_;
   const ChangeStreamLimits limits_;
