@@ -79,6 +79,7 @@ void Applier::stop() {
   install_done_.notify_all();
   if (reader_.joinable()) reader_.join();
   if (thread_.joinable()) thread_.join();
+  rejection_log_.flush(RejectionLog::Clock::now(), /*all=*/true);
 }
 
 std::string Applier::install(std::shared_ptr<const PluginSet> plugins, std::chrono::milliseconds timeout) {
@@ -243,6 +244,17 @@ std::optional<std::string> hold_reason(const DatabaseEvent& event, const PluginS
            std::to_string(plugin->version) + " (schema " + event.schema_sha256 + "; this node's is " +
            plugin->schema_sha256 + "): raise the version of the table whose schema changed";
   return std::nullopt;
+}
+
+const char* status_name(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return "ok";
+    case StatusCode::kInvalid: return "invalid";
+    case StatusCode::kNotFound: return "not found";
+    case StatusCode::kConflict: return "conflict";
+    case StatusCode::kInternal: return "plugin failure";
+  }
+  return "?";
 }
 
 // Names `event`'s table in `applied`, and with `changes` (the listener wants
@@ -437,8 +449,8 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
         // The event's own time keeps the row identical on every node.
         reject->bind(10, event.timestamp);
         reject->exec();
-        log::warn("applier", "rejected event at " + std::to_string(record.partition) + "/" +
-                                 std::to_string(record.offset) + ": " + status.message());
+        rejection_log_.note(event.table_name.empty() ? "?" : event.table_name, status_name(status.code()),
+                            record.partition, record.offset, status.message());
       }
       next[record.partition] = record.offset + 1;
       std::optional<std::string> row = std::move(keyed_row);
@@ -494,6 +506,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
   stats_.held += held_now;
   if (releasing) stats_.released += records.size();
   stats_.batches += 1;
+  rejection_log_.flush();
   return out;
 }
 

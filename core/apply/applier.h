@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "apply/idempotency.h"
+#include "apply/rejection_log.h"
 #include "eventlog/event_codec.h"
 #include "eventlog/event_log.h"
 #include "metrics.h"
@@ -213,6 +214,7 @@ class Applier {
   ApplyListener* listener_;
   Metrics* metrics_;
   StatementCache statements_;  // on the writer connection; used by the applier thread only
+  RejectionLog rejection_log_;  // the applier thread's
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 

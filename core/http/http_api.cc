@@ -516,7 +516,7 @@ class Router {
     bool wants_strong;
     if (!strong(req, *r, wants_strong)) return;
     auto& store = s_.services.store;
-    read_when_ready(session, wants_strong, r, [&store, plugin, table, after, limit, r] {
+    read_when_ready(session, wants_strong, r, [&store, plugin, table, after, limit, wants_strong, r] {
       std::vector<Row> rows;
       try {
         auto reader = store.read();
@@ -538,8 +538,9 @@ class Router {
       }
       body.push_back(']');
       if (more)
-        r->add_header("Link", "</" + table + "?limit=" + std::to_string(limit) +
-                                  "&after=" + url_encode(rows.back().id) + ">; rel=\"next\"");
+        r->add_header("Link", "</" + table + "?limit=" + std::to_string(limit) + "&after=" +
+                                  url_encode(rows.back().id) + (wants_strong ? "&consistency=strong" : "") +
+                                  ">; rel=\"next\"");
       r->send(200, body);
     });
   }
@@ -606,7 +607,7 @@ class Router {
     if (!strong(req, *r, wants_strong)) return;
     auto& store = s_.services.store;
     PluginPtr plugin = loaded.table;
-    read_when_ready(session, wants_strong, r, [&store, plugin, table, id, after, limit, r] {
+    read_when_ready(session, wants_strong, r, [&store, plugin, table, id, after, limit, wants_strong, r] {
       std::vector<HistoryEntry> entries;
       bool exists = false;
       try {
@@ -643,7 +644,8 @@ class Router {
       w.EndArray();
       if (more)
         r->add_header("Link", "</" + table + "/" + url_encode(id) + "/history?limit=" + std::to_string(limit) +
-                                  "&after=" + url_encode(entries.back().event_id) + ">; rel=\"next\"");
+                                  "&after=" + url_encode(entries.back().event_id) +
+                                  (wants_strong ? "&consistency=strong" : "") + ">; rel=\"next\"");
       r->send(200, std::string(buf.GetString(), buf.GetSize()));
     });
   }

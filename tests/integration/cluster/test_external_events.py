@@ -92,3 +92,26 @@ def test_external_producer_events_are_applied_and_malformed_ones_rejected(cluste
                        [cluster3.topic]) == positions[0]
     assert fresh.query("SELECT table_name, event_id FROM _cl_held") == nodes[0].query(
         "SELECT table_name, event_id FROM _cl_held")
+
+
+@pytest.mark.skipif(KCAT is None, reason="kcat is not installed (./scripts/deps installs it)")
+def test_a_poisoned_log_is_replayed_with_bounded_log_lines(cluster: Cluster, tmp_path):
+    # 600 events a plugin refuses, of two kinds, then a node replays them.
+    bad_types = [event("INSERT", {"id": str(uuid.uuid4()), "name": 42, "email": "x@example.org"}) for _ in range(300)]
+    taken = str(uuid.uuid4())
+    conflicts = [event("INSERT", {"id": taken, "name": "Same", "email": "same@example.org"}) for _ in range(301)]
+    lines = tmp_path / "events.txt"
+    lines.write_bytes(b"\n".join(bad_types + conflicts) + b"\n")
+    node = cluster.add_node()  # creates the topic
+    node.stop()
+    subprocess.run([KCAT, "-P", "-b", cluster.brokers, "-t", cluster.topic, "-k", "users",
+                    "-X", "partitioner=murmur2_random", "-l", str(lines)], check=True, timeout=60, capture_output=True)
+    node.start()
+    wait_until(lambda: node.status()["events_rejected"] == 600, 60, "the replay to reject 600 events")
+    node.stop()  # the counts of what was not shown are written at the latest when it stops
+    log = node.log_path.read_text()
+    shown = [l for l in log.splitlines() if "rejected event at" in l]
+    counted = [l for l in log.splitlines() if "more events of table users rejected" in l]
+    assert len(shown) == 10, shown  # the first five of each kind
+    assert sum(int(l.split(" more events")[0].split()[-1]) for l in counted) == 590, counted
+    assert node.query("SELECT count(*) FROM _cl_rejected")[0][0] == 600

@@ -64,6 +64,18 @@ def test_launcher_up_curl_examples_status_down(launcher_env, topic):
     writers = {http("GET", f"{api}/healthz").headers.get("x-clusterlite-node") for _ in range(6)}
     assert len(writers) >= 2, writers
 
+    # Bodies over the limits: the node's own 413 (over http.max_body_bytes), and
+    # nginx's (over its client_max_body_size), both problem+json.
+    for size, node_answered in ((1_500_000, True), (3_000_000, False)):
+        r = http("POST", f"{api}/users", {"name": "n" * size, "email": "big@example.org"})
+        assert r.status == 413 and r.headers["content-type"] == "application/problem+json", (size, r.headers)
+        assert r.json()["status"] == 413 and r.json()["detail"]
+        assert ("x-clusterlite-node" in r.headers) == node_answered, (size, r.headers)
+
+    # A strong list's next page stays strong.
+    page = http("GET", f"{api}/users?limit=2&consistency=strong")
+    assert "consistency=strong" in page.headers["link"], page.headers
+
     # UI, redirect, cluster.json and per-node paths through nginx.
     assert http("GET", f"{api}/ui/").status == 200
     cluster_json = http("GET", f"{api}/ui/cluster.json").json()
