@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cctype>
 #include <cstring>
 #include <sstream>
@@ -34,6 +36,7 @@
 #include "json.h"
 #include "log.h"
 #include "sha256.h"
+#include "thread_name.h"
 #include "timeutil.h"
 #include "uuid.h"
 
@@ -53,6 +56,14 @@ struct HttpApi::State {
   std::atomic<int> awaiting_log{0};  // appends not yet acknowledged or refused by the log
   std::atomic<bool> stopped{false};
   OpenApiCache openapi;  // GET /openapi.json, built once per plugin set
+  // Readiness as /readyz reports it, read again every kReadinessEvery by
+  // cl-readiness: table reads at the default consistency answer 503 while
+  // the node is not ready.
+  std::atomic<bool> ready{true};
+  std::atomic<int64_t> behind{0};
+  std::mutex readiness_mutex;
+  std::condition_variable readiness_wake;
+  std::thread readiness_thread;
 };
 
 namespace {
@@ -356,17 +367,34 @@ class Router {
     r.send(200, file->body, file->content_type);
   }
 
-  bool strong(const Http::Request& req, Responder& r, bool& wants) {
+  // A read's ?consistency=: strong (catch up with the log first), local (the
+  // default: this node's copy, refused with 503 while the node is not ready,
+  // so nginx asks a node that is) or none (this node's copy, however far
+  // behind). False after answering 400 or 503.
+  bool strong(const Http::Request& req, Responder& r, bool& wants, std::string* param = nullptr) {
     wants = false;
     auto c = req.query().get("consistency");
-    if (!c) return true;
-    if (*c == "strong") {
+    if (c && *c == "strong") {
       wants = true;
+      if (param) *param = "&consistency=strong";
       return true;
     }
-    if (*c == "local") return true;
-    r.problem(400, "consistency must be \"local\" or \"strong\"", "consistency");
-    return false;
+    if (c && *c == "none") {
+      if (param) *param = "&consistency=none";
+      return true;
+    }
+    if (c && *c != "local") {
+      r.problem(400, "consistency must be \"local\", \"strong\" or \"none\"", "consistency");
+      return false;
+    }
+    if (!s_.ready.load(std::memory_order_relaxed)) {
+      r.add_header("Retry-After", "2");
+      r.problem(503, "this node is not ready: it is " + std::to_string(s_.behind.load()) +
+                         " events behind the log (applier.max_ready_lag) or cannot reach it; another node may "
+                         "serve this, or ask for this node's possibly stale copy with ?consistency=none");
+      return false;
+    }
+    return true;
   }
 
   // The session position a request brings (the ClusterLite-Position header,
@@ -514,9 +542,10 @@ class Router {
     std::string after;
     if (!page_params(req, *r, limit, after)) return;
     bool wants_strong;
-    if (!strong(req, *r, wants_strong)) return;
+    std::string consistency;
+    if (!strong(req, *r, wants_strong, &consistency)) return;
     auto& store = s_.services.store;
-    read_when_ready(session, wants_strong, r, [&store, plugin, table, after, limit, wants_strong, r] {
+    read_when_ready(session, wants_strong, r, [&store, plugin, table, after, limit, consistency, r] {
       std::vector<Row> rows;
       try {
         auto reader = store.read();
@@ -539,7 +568,7 @@ class Router {
       body.push_back(']');
       if (more)
         r->add_header("Link", "</" + table + "?limit=" + std::to_string(limit) + "&after=" +
-                                  url_encode(rows.back().id) + (wants_strong ? "&consistency=strong" : "") +
+                                  url_encode(rows.back().id) + consistency +
                                   ">; rel=\"next\"");
       r->send(200, body);
     });
@@ -604,10 +633,11 @@ class Router {
     std::string after;
     if (!page_params(req, *r, limit, after)) return;
     bool wants_strong;
-    if (!strong(req, *r, wants_strong)) return;
+    std::string consistency;
+    if (!strong(req, *r, wants_strong, &consistency)) return;
     auto& store = s_.services.store;
     PluginPtr plugin = loaded.table;
-    read_when_ready(session, wants_strong, r, [&store, plugin, table, id, after, limit, wants_strong, r] {
+    read_when_ready(session, wants_strong, r, [&store, plugin, table, id, after, limit, consistency, r] {
       std::vector<HistoryEntry> entries;
       bool exists = false;
       try {
@@ -645,7 +675,7 @@ class Router {
       if (more)
         r->add_header("Link", "</" + table + "/" + url_encode(id) + "/history?limit=" + std::to_string(limit) +
                                   "&after=" + url_encode(entries.back().event_id) +
-                                  (wants_strong ? "&consistency=strong" : "") + ">; rel=\"next\"");
+                                  consistency + ">; rel=\"next\"");
       r->send(200, std::string(buf.GetString(), buf.GetSize()));
     });
   }
@@ -1141,8 +1171,34 @@ HttpApi::HttpApi(NodeServices services) : state_(std::make_shared<State>(service
 
 HttpApi::~HttpApi() { stop(); }
 
+namespace {
+
+constexpr auto kReadinessEvery = std::chrono::milliseconds(500);
+
+void check_readiness(HttpApi::State& state) {
+  auto report = readiness(state.services, state.draining);
+  state.behind = report.lag;
+  state.ready = report.ready;
+}
+
+}  // namespace
+
 void HttpApi::start() {
   auto& cfg = state_->services.config;
+  // Known before the first request, then kept current on a thread of its own
+  // (asking the log for its end may take up to a second).
+  check_readiness(*state_);
+  state_->readiness_thread = std::thread([state = state_.get()] {
+    name_this_thread("cl-readiness");
+    std::unique_lock lock(state->readiness_mutex);
+    while (!state->stopped) {
+      state->readiness_wake.wait_for(lock, kReadinessEvery, [state] { return state->stopped.load(); });
+      if (state->stopped) break;
+      lock.unlock();
+      check_readiness(*state);
+      lock.lock();
+    }
+  });
   // Two descriptors per client connection (Pistache's and the ResponseSocket's
   // duplicate), beside those of SQLite, the log and the node's own threads.
   std::string note;
@@ -1186,7 +1242,13 @@ bool HttpApi::drain(std::chrono::milliseconds timeout) {
 }
 
 void HttpApi::stop() {
-  if (state_->stopped.exchange(true) || !state_->listener) return;
+  if (state_->stopped.exchange(true)) return;
+  {
+    std::lock_guard lock(state_->readiness_mutex);
+  }
+  state_->readiness_wake.notify_all();
+  if (state_->readiness_thread.joinable()) state_->readiness_thread.join();
+  if (!state_->listener) return;
   state_->guard->stop();
   state_->listener->shutdown();
   // The listener owns the handler, which holds the state: drop it to break the cycle.

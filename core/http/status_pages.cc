@@ -1,11 +1,14 @@
 #include "http/status_pages.h"
 
 #include <rapidjson/stringbuffer.h>
+#include <SQLiteCpp/Statement.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <map>
 #include <optional>
+
+#include "log.h"
 
 namespace clusterlite {
 namespace {
@@ -13,10 +16,30 @@ namespace {
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 // Lag per partition: log end minus applied offset, or nullopt if the log did not answer.
+// Per partition, the next offset applied to this node's database. In shared
+// mode the file is the nodes' together and each applies some partitions: the
+// shared _cl_offsets have every partition, this node's applier only its own.
+std::map<int32_t, int64_t> applied_offsets(const NodeServices& sv) {
+  auto applied = sv.applier.applied();
+  if (sv.config.mode != Mode::kShared) return applied;
+  try {
+    auto reader = sv.store.read();
+    SQLite::Statement q(reader.db(), "SELECT partition, next_offset FROM _cl_offsets WHERE topic = ?");
+    q.bind(1, sv.log.topic());
+    while (q.executeStep()) {
+      auto& at = applied[q.getColumn(0).getInt()];
+      at = std::max(at, q.getColumn(1).getInt64());
+    }
+  } catch (const std::exception& e) {
+    log::warn("http", std::string("reading the shared offsets failed: ") + e.what());
+  }
+  return applied;
+}
+
 std::optional<std::map<int32_t, int64_t>> lag(const NodeServices& sv, std::chrono::milliseconds timeout) {
   auto ends = sv.log.end_offsets(timeout);
   if (!ends) return std::nullopt;
-  auto applied = sv.applier.applied();
+  auto applied = applied_offsets(sv);
   std::map<int32_t, int64_t> out;
   for (auto& [p, end] : *ends) out[p] = std::max<int64_t>(0, end - (applied.count(p) ? applied[p] : 0));
   return out;
@@ -81,6 +104,7 @@ Readiness readiness(const NodeServices& sv, bool draining) {
     for (auto& [_, l] : *lags) total += l;
   Readiness out;
   out.ready = reachable && lags && total <= max_lag && !draining;
+  out.lag = total;
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -169,7 +193,7 @@ std::string metrics_text(const NodeServices& sv, const ConnectionGuard& guard) {
   append_metric(out, "clusterlite_log_reachable", "gauge", "1 when the event log answered recently.",
                 {{"", sv.log.reachable() ? 1 : 0}});
   append_metric(out, "clusterlite_applied_offset", "gauge", "Next offset to apply, per partition.",
-                per_partition(sv.applier.applied()));
+                per_partition(applied_offsets(sv)));
   if (auto lags = lag(sv, std::chrono::milliseconds(1000)))
     append_metric(out, "clusterlite_consumer_lag", "gauge", "Events in the log not yet applied, per partition.",
                   per_partition(*lags));
@@ -177,7 +201,7 @@ std::string metrics_text(const NodeServices& sv, const ConnectionGuard& guard) {
 }
 
 std::string cluster_status_json(const NodeServices& sv) {
-  auto applied = sv.applier.applied();
+  auto applied = applied_offsets(sv);
   auto stats = sv.applier.stats();
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);

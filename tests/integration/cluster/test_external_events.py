@@ -115,3 +115,28 @@ def test_a_poisoned_log_is_replayed_with_bounded_log_lines(cluster: Cluster, tmp
     assert len(shown) == 10, shown  # the first five of each kind
     assert sum(int(l.split(" more events")[0].split()[-1]) for l in counted) == 590, counted
     assert node.query("SELECT count(*) FROM _cl_rejected")[0][0] == 600
+
+
+@pytest.mark.skipif(KCAT is None, reason="kcat is not installed (./scripts/deps installs it)")
+def test_a_node_catching_up_refuses_default_reads_until_ready(cluster: Cluster, tmp_path):
+    node = cluster.add_node(extra={"applier": {"max_ready_lag": 100}})  # creates the topic
+    node.stop()
+    stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    lines = tmp_path / "events.txt"
+    with open(lines, "wb") as f:
+        for k in range(200_000):
+            f.write(json.dumps({"id": str(uuid.uuid4()), "operation": "INSERT", "table_name": "users",
+                                "data": {"id": f"u{k:07d}", "name": "Replayed", "email": f"r{k}@example.org"},
+                                "timestamp": stamp}).encode() + b"\n")
+    subprocess.run([KCAT, "-P", "-b", cluster.brokers, "-t", cluster.topic, "-k", "users",
+                    "-X", "partitioner=murmur2_random", "-l", str(lines)], check=True, timeout=120, capture_output=True)
+    node.start(wait=False)
+    node.wait_healthy()
+    refused = node.request("GET", "/users?limit=1")
+    stale = node.request("GET", "/users?limit=1&consistency=none")
+    assert refused.status == 503 and refused.headers.get("retry-after"), (refused.status, refused.body[:200])
+    assert "consistency=none" in refused.json()["detail"]
+    assert stale.status == 200
+    assert node.request("GET", "/readyz").status == 503
+    wait_until(lambda: node.request("GET", "/readyz").status == 200, 120, "the node to catch up")
+    wait_until(lambda: node.request("GET", "/users?limit=1").status == 200, 10, "reads once ready")
