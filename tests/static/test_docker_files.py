@@ -504,3 +504,26 @@ def test_nginx_accepts_the_compose_config():
             timeout=30,
         )
     assert out.returncode == 0, out.stderr
+
+
+# ---------------------------------------------------------------- scripts/compose-test
+
+
+def test_the_test_script_runs_the_compose_test():
+    """scripts/test runs scripts/compose-test, fails when it fails and reports a skip (exit 77)."""
+    text = read("scripts/test")
+    assert "./scripts/compose-test || compose_status=$?" in text
+    assert re.search(r"compose_status == 77\)\).*?SKIPPED", text, re.S)
+    assert re.search(r"compose_status != 0\)\).*?exit \"\$compose_status\"", text, re.S)
+
+
+def test_compose_test_uses_the_compose_files_and_their_port_variables(compose):
+    text = read("scripts/compose-test")
+    assert "files=(-f compose.yaml -f compose.kafka.yaml -f compose.local.yaml)" in text
+    assert "mode_files+=(-f compose.shared.yaml)" in text
+    defaults = dict(re.findall(r'export (CLUSTERLITE_COMPOSE_[A-Z0-9_]+_PORT)="\$\{\1:-(\d+)\}"', text))
+    published_ports = {}
+    for service in compose["services"].values():
+        for variable, default in published(service).values():
+            published_ports[variable] = str(default)
+    assert defaults == published_ports, "scripts/compose-test and compose.yaml name different host ports"
