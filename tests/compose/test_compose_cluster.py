@@ -22,7 +22,6 @@ import urllib.error
 import urllib.request
 import uuid
 
-import pytest
 
 COMPOSE = shlex.split(os.environ.get("CLUSTERLITE_COMPOSE", "docker-compose"))
 MODE = os.environ.get("CLUSTERLITE_COMPOSE_MODE", "replica")
