@@ -1,11 +1,12 @@
 """Keeps the Docker deployment in step with the local launcher and the node.
 
-No Docker engine runs where the tests run, so docker/Dockerfile, compose.yaml,
-compose.shared.yaml and nginx/compose.conf are checked statically against
-scripts/cluster (ports, node ids, the shared nginx file), core/config.cc (the
-CLUSTERLITE_* variables), the node binary of this build (`--check-config` on
-docker/clusterlite.json with each node's environment; the shared libraries it
-loads) and nginx itself (`nginx -t`).
+scripts/compose-test builds the images and runs the compose cluster where a
+Docker engine can run; these checks run everywhere, without one:
+docker/Dockerfile, the compose files and nginx/compose.conf are checked
+against scripts/cluster (ports, node ids, the shared nginx file),
+core/config.cc (the CLUSTERLITE_* variables), the node binary of this build
+(`--check-config` on docker/clusterlite.json with each node's environment; the
+shared libraries it loads) and nginx itself (`nginx -t`).
 """
 
 import fnmatch
@@ -46,12 +47,38 @@ def shared_override():
     return load_yaml("compose.shared.yaml")
 
 
+@pytest.fixture(scope="module")
+def kafka_override():
+    return load_yaml("compose.kafka.yaml")
+
+
+@pytest.fixture(scope="module")
+def local_override():
+    return load_yaml("compose.local.yaml")
+
+
 # ---------------------------------------------------------------- Dockerfile
 
 
-def dockerfile_stages():
+DOCKERFILES = ("docker/Dockerfile", "docker/kafka/Dockerfile", "docker/nginx/Dockerfile")
+
+
+def global_args(rel="docker/Dockerfile"):
+    """{name: default} of the ARG lines before the first FROM."""
+    out = {}
+    for line in re.sub(r"\\\n", " ", read(rel)).splitlines():
+        line = line.strip()
+        if line.upper().startswith("FROM "):
+            break
+        if line.upper().startswith("ARG "):
+            name, _, default = line[4:].strip().partition("=")
+            out[name] = default
+    return out
+
+
+def dockerfile_stages(rel="docker/Dockerfile"):
     """[(stage name, [(instruction, arguments)])] with continuation lines joined."""
-    text = re.sub(r"\\\n", " ", read("docker/Dockerfile"))
+    text = re.sub(r"\\\n", " ", read(rel))
     stages = []
     for line in text.splitlines():
         line = line.strip()
@@ -59,6 +86,8 @@ def dockerfile_stages():
             continue
         instr, _, args = line.partition(" ")
         instr = instr.upper()
+        if instr == "ARG" and not stages:
+            continue  # global build arguments (global_args)
         if instr == "FROM":
             parts = args.split()
             name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else str(len(stages))
@@ -90,11 +119,20 @@ def runtime_stage():
 
 
 def test_dockerfile_is_multi_stage_on_bookworm():
-    stages = dockerfile_stages()
-    assert len(stages) >= 2, "build and runtime stages expected"
-    for name, instructions in stages:
+    assert len(dockerfile_stages()) >= 2, "build and runtime stages expected"
+
+
+@pytest.mark.parametrize("rel", DOCKERFILES)
+def test_every_image_builds_from_debian_bookworm(rel):
+    """FROM debian:bookworm-slim by default; BASE_IMAGE names a local bookworm
+    image where no registry serves it (docker/base-image, compose.local.yaml)."""
+    default = global_args(rel).get("BASE_IMAGE")
+    assert default == "debian:bookworm-slim", f"{rel}: ARG BASE_IMAGE defaults to {default!r}"
+    names = set()
+    for name, instructions in dockerfile_stages(rel):
         image = instructions[0][1].split()[0]
-        assert re.fullmatch(r"debian:bookworm(-slim)?", image), f"stage {name} is not Debian bookworm: {image}"
+        assert image == "${BASE_IMAGE}" or image in names, f"{rel}: stage {name} is FROM {image}"
+        names.add(name)
 
 
 def test_build_stage_runs_the_ci_steps():
@@ -141,7 +179,7 @@ def test_runtime_stage_runs_unprivileged_with_a_health_check():
     user = users[-1].split(":")[0]
     assert user not in ("root", "0"), f"the runtime stage runs as {user}"
     checks = [args for instr, args in stage if instr == "HEALTHCHECK"]
-    assert checks and "/healthz" in checks[-1], "the runtime stage has no HEALTHCHECK on /healthz"
+    assert checks and "/readyz" in checks[-1], "the runtime stage has no HEALTHCHECK on /readyz"
     assert any(instr == "EXPOSE" for instr, _ in stage)
 
 
@@ -235,26 +273,28 @@ def launcher_defaults():
 
 
 def published(service):
-    """{container port: host port} of a compose service, all bound to 127.0.0.1."""
+    """{container port: (variable, default host port)} of a compose service:
+    every port bound to 127.0.0.1, its host side `${CLUSTERLITE_COMPOSE_..._PORT:-default}`
+    so that scripts/compose-test can move it off ports in use."""
     out = {}
     for entry in service.get("ports", []):
-        parts = str(entry).split(":")
-        assert len(parts) == 3 and parts[0] == "127.0.0.1", f"port {entry} is not bound to 127.0.0.1"
-        out[int(parts[2])] = int(parts[1])
+        m = re.fullmatch(r"127\.0\.0\.1:\$\{(CLUSTERLITE_COMPOSE_[A-Z0-9_]+_PORT):-(\d+)\}:(\d+)", str(entry))
+        assert m, f"port {entry} is not 127.0.0.1:${{CLUSTERLITE_COMPOSE_..._PORT:-N}}:N"
+        out[int(m.group(3))] = (m.group(1), int(m.group(2)))
     return out
 
 
 def test_compose_uses_the_launcher_ports_and_node_ids(compose):
     http_port, port_base, node_prefix = launcher_defaults()
     services = compose["services"]
-    assert set(services) == {"redpanda", *NODES, "nginx"}
-    assert published(services["nginx"]) == {http_port: http_port}
+    assert set(services) == {"broker", *NODES, "nginx"}
+    assert published(services["nginx"]) == {http_port: ("CLUSTERLITE_COMPOSE_HTTP_PORT", http_port)}
     for n, name in enumerate(NODES, start=1):
         env = services[name]["environment"]
         port = port_base + n - 1
         assert env["CLUSTERLITE_NODE_ID"] == f"{node_prefix}{n}" == name
         assert env["CLUSTERLITE_HTTP_PORT"] == str(port)
-        assert published(services[name]) == {port: port}
+        assert published(services[name]) == {port: (f"CLUSTERLITE_COMPOSE_NODE{n}_PORT", port)}
         assert env["CLUSTERLITE_MODE"] == "replica"
 
 
@@ -289,8 +329,8 @@ def test_health_checks_and_start_order(compose):
         check = service.get("healthcheck", {}).get("test")
         assert check and check[0] in ("CMD", "CMD-SHELL"), f"{name} has no health check"
     for name in NODES:
-        assert "/healthz" in " ".join(services[name]["healthcheck"]["test"])
-        assert services[name]["depends_on"] == {"redpanda": {"condition": "service_healthy"}}
+        assert "/readyz" in " ".join(services[name]["healthcheck"]["test"])
+        assert services[name]["depends_on"] == {"broker": {"condition": "service_healthy"}}
     assert services["nginx"]["depends_on"] == {n: {"condition": "service_healthy"} for n in NODES}
 
 
@@ -313,12 +353,41 @@ def test_clusterlite_variables_are_ones_the_node_reads(compose, shared_override)
     assert not unknown, f"not read by core/config.cc: {sorted(unknown)}"
 
 
-def test_compose_brokers_name_the_redpanda_service(compose):
-    redpanda = compose["services"]["redpanda"]
+def test_compose_brokers_name_the_broker_service(compose, kafka_override):
+    redpanda = compose["services"]["broker"]
+    assert redpanda["image"].startswith("redpandadata/redpanda:v")
     advertised = next(a for a in redpanda["command"] if a.startswith("--advertise-kafka-addr="))
     internal = re.search(r"internal://([^,]+)", advertised).group(1)
+    external = re.search(r"external://([^,]+)", advertised).group(1)
     for name in NODES:
         assert compose["services"][name]["environment"]["CLUSTERLITE_KAFKA_BROKERS"] == internal
+    # Apache Kafka instead: the same service, addresses and published port.
+    kafka = kafka_override["services"]["broker"]
+    assert set(kafka_override["services"]) == {"broker"}
+    assert kafka["environment"]["KAFKA_INTERNAL_ADDRESS"] == internal
+    assert kafka["environment"]["KAFKA_EXTERNAL_ADDRESS"] == external
+    assert kafka["build"]["dockerfile"] == "docker/kafka/Dockerfile"
+    version = re.search(r'version="\$\{CLUSTERLITE_KAFKA_VERSION:-([0-9.]+)\}"', read("scripts/kafka")).group(1)
+    assert kafka["image"] == f"clusterlite-kafka:{version}"
+    assert global_args("docker/kafka/Dockerfile") == {"BASE_IMAGE": "debian:bookworm-slim"}
+    assert f"ARG KAFKA_VERSION={version}" in read("docker/kafka/Dockerfile"), "the image and scripts/kafka differ"
+    assert "scripts/kafka fetch" in read("docker/kafka/Dockerfile"), "the image must fetch Kafka as scripts/kafka does"
+
+
+def test_local_override_builds_every_image_from_the_local_base(compose, kafka_override, local_override):
+    """compose.local.yaml: no image is pulled, every build starts FROM BASE_IMAGE
+    on the host's network."""
+    merged = {name: dict(s) for name, s in compose["services"].items()}
+    for doc in (kafka_override, local_override):
+        for name, service in doc["services"].items():
+            merged[name] = {**merged[name], **service}
+    for name, service in merged.items():
+        build = local_override["services"][name]["build"]
+        assert build["network"] == "host", name
+        assert build["args"]["BASE_IMAGE"] == "${CLUSTERLITE_BASE_IMAGE:-clusterlite-base:bookworm}", name
+        assert build["dockerfile"] in DOCKERFILES and (REPO / build["dockerfile"]).is_file(), name
+        assert not service["image"].startswith(("redpandadata/", "nginx:")), f"{name} would be pulled"
+    assert local_override["services"]["nginx"]["image"] == "clusterlite-nginx:local"
 
 
 # ---------------------------------------------------------------- node config
@@ -435,3 +504,26 @@ def test_nginx_accepts_the_compose_config():
             timeout=30,
         )
     assert out.returncode == 0, out.stderr
+
+
+# ---------------------------------------------------------------- scripts/compose-test
+
+
+def test_the_test_script_runs_the_compose_test():
+    """scripts/test runs scripts/compose-test, fails when it fails and reports a skip (exit 77)."""
+    text = read("scripts/test")
+    assert "./scripts/compose-test || compose_status=$?" in text
+    assert re.search(r"compose_status == 77\)\).*?SKIPPED", text, re.S)
+    assert re.search(r"compose_status != 0\)\).*?exit \"\$compose_status\"", text, re.S)
+
+
+def test_compose_test_uses_the_compose_files_and_their_port_variables(compose):
+    text = read("scripts/compose-test")
+    assert "files=(-f compose.yaml -f compose.kafka.yaml -f compose.local.yaml)" in text
+    assert "mode_files+=(-f compose.shared.yaml)" in text
+    defaults = dict(re.findall(r'export (CLUSTERLITE_COMPOSE_[A-Z0-9_]+_PORT)="\$\{\1:-(\d+)\}"', text))
+    published_ports = {}
+    for service in compose["services"].values():
+        for variable, default in published(service).values():
+            published_ports[variable] = str(default)
+    assert defaults == published_ports, "scripts/compose-test and compose.yaml name different host ports"
