@@ -1,12 +1,60 @@
 #include "rebuild/rebuild_log.h"
 
 #include <clusterlite/event.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include <thread>
 
 #include "eventlog/event_codec.h"
+#include "timeutil.h"
 
 namespace clusterlite {
+namespace {
+
+// Finds the value of a record's first top-level "timestamp" member without
+// building a document (a rebuild reads every event's time, and the applier
+// parses the event again): a SAX parse that stops there. Iterative, so no
+// nesting can exhaust the stack. It does not check the record: a time past
+// the bound is confirmed with decode_event() (see RebuildLog::poll).
+class TimestampFinder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TimestampFinder> {
+ public:
+  // The record's timestamp string, if its first top-level "timestamp" is a string.
+  static std::optional<std::string> find(const std::string& record) {
+    TimestampFinder finder;
+    rapidjson::MemoryStream stream(record.data(), record.size());
+    rapidjson::Reader reader;
+    reader.Parse<rapidjson::kParseIterativeFlag>(stream, finder);
+    return std::move(finder.found_);
+  }
+
+  bool StartObject() { return nest(); }
+  bool StartArray() { return nest(); }
+  bool EndObject(rapidjson::SizeType) { return --depth_, true; }
+  bool EndArray(rapidjson::SizeType) { return --depth_, true; }
+  bool Key(const char* text, rapidjson::SizeType length, bool) {
+    value_is_timestamp_ = depth_ == 1 && std::string_view(text, length) == "timestamp";
+    return true;
+  }
+  bool String(const char* text, rapidjson::SizeType length, bool) {
+    if (!value_is_timestamp_) return true;
+    found_.emplace(text, length);
+    return false;  // found: stop parsing
+  }
+  // Any other value: a "timestamp" that is not a string means no time.
+  bool Default() { return !value_is_timestamp_; }
+
+ private:
+  bool nest() {
+    ++depth_;
+    return !value_is_timestamp_;
+  }
+  int depth_ = 0;
+  bool value_is_timestamp_ = false;
+  std::optional<std::string> found_;
+};
+
+}  // namespace
 
 RebuildLog::RebuildLog(LogReader& reader, std::optional<std::chrono::system_clock::time_point> until)
     : reader_(reader), until_(until) {
@@ -38,15 +86,21 @@ void RebuildLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::mill
   const size_t first = out.size();
   if (until_) {
     // The event's own timestamp decides, never the broker's: it is the same
-    // fact in every copy of the log.
-    DatabaseEvent event;
-    std::chrono::system_clock::time_point written_at;
+    // fact in every copy of the log. A record is past the bound when it is a
+    // readable event (decode_event() accepts it) stamped later; its time is
+    // found first, cheaply, and only a time past the bound needs the check.
     for (auto& record : read_) {
       if (cut.count(record.partition)) continue;
-      if (decode_event(record.value, event, &written_at).empty() && written_at > *until_) {
-        cut.insert(record.partition);
-        reader_.stop_partition(record.partition);
-        continue;
+      if (auto stamp = TimestampFinder::find(record.value)) {
+        auto time = parse_rfc3339(*stamp);
+        if (time && *time > *until_) {
+          DatabaseEvent event;
+          if (decode_event(record.value, event).empty()) {
+            cut.insert(record.partition);
+            reader_.stop_partition(record.partition);
+            continue;
+          }
+        }
       }
       out.push_back(std::move(record));
     }

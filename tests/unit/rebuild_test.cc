@@ -157,6 +157,35 @@ TEST_F(RebuildTest, AMalformedRecordHasNoTimeAndIsRejectedAsANodeRejectsIt) {
   EXPECT_EQ(count("SELECT count(*) FROM _cl_rejected WHERE offset = 4"), 1);
 }
 
+TEST_F(RebuildTest, OnlyATopLevelTimestampOfAReadableEventCounts) {
+  {
+    SQLite::Database db(config_.database.path, SQLite::OPEN_READWRITE);
+    SQLite::Statement add(db, "INSERT INTO _cl_log (offset, key, value) VALUES (?, 'users', ?)");
+    const std::vector<std::string> values{
+        // 7: a later "timestamp" inside data is the entity's, not the event's
+        R"({"id":"e7","operation":"INSERT","table_name":"users","data":{"id":"f","name":"F","email":"f@example.com",)"
+        R"("timestamp":"2030-01-01T00:00:00Z"},"timestamp":"2026-12-07T10:06:00Z"})",
+        // 8: the key written with an escape, first in the object
+        R"({"timestamp":"2026-12-07T10:07:00Z","id":"e8","operation":"INSERT","table_name":"users",)"
+        R"("data":{"id":"g","name":"G","email":"g@example.com"}})",
+        // 9: stamped later, but not an event (unknown operation): no time, rejected
+        R"({"id":"e9","operation":"UPSERT","table_name":"users","data":{"id":"x"},"timestamp":"2026-12-07T10:09:00Z"})",
+        user_event("INSERT", "h", "2026-12-07T10:08:00Z"),  // 10
+        user_event("INSERT", "i", "2026-12-07T10:10:00Z"),  // 11: the first later event
+        user_event("INSERT", "j", "2026-12-07T10:00:00Z")};
+    for (size_t i = 0; i < values.size(); ++i) {
+      add.bind(1, static_cast<int64_t>(7 + i));
+      add.bind(2, values[i].data(), static_cast<int>(values[i].size()));
+      add.exec();
+      add.reset();
+    }
+  }
+  auto r = run("2026-12-07T10:08:30Z");
+  EXPECT_EQ(users(), (std::vector<std::string>{"b", "c", "d", "f", "g", "h"}));
+  EXPECT_EQ(r.stopped_at, (std::map<int32_t, int64_t>{{0, 11}}));
+  EXPECT_EQ(count("SELECT count(*) FROM _cl_rejected WHERE offset IN (4, 6, 9)"), 3);
+}
+
 TEST_F(RebuildTest, AFutureTimeReplaysEverything) {
   auto r = run("2100-01-01T00:00:00Z");
   EXPECT_EQ(users(), (std::vector<std::string>{"b", "c", "d"}));
