@@ -181,8 +181,8 @@ RebuildResult rebuild(const Config& config, const RebuildOptions& options) {
                     /*read_ahead=*/true);
     applier.start();
 
-    const auto stall_bound =
-        std::max<std::chrono::milliseconds>(kStallBound, std::chrono::milliseconds(3 * config.kafka.request_timeout_ms));
+    const auto stall_bound = std::max<std::chrono::milliseconds>(
+        kStallBound, std::chrono::milliseconds(3 * config.kafka.request_timeout_ms));
     uint64_t last_seen = 0;
     auto last_change = Clock::now();
     auto next_draw = Clock::now() + kDrawInterval;

@@ -39,7 +39,8 @@ RebuildUntil parse_until(std::string_view text) {
   size_t start = 0;
   for (;;) {
     size_t comma = text.find(',', start);
-    std::string_view pair = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    std::string_view pair =
+        text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     size_t colon = pair.find(':');
     if (colon == std::string_view::npos || pair.find(':', colon + 1) != std::string_view::npos)
       throw bad(text, "'" + std::string(pair) + "' is not partition:offset; expected " + kForms);
