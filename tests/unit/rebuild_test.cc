@@ -206,6 +206,19 @@ TEST_F(RebuildTest, AnOffsetReplaysTheEventsBelowIt) {
   EXPECT_EQ(users("all.db"), (std::vector<std::string>{"b", "c", "d"}));
 }
 
+// A table no loaded plugin serves: its events are held in OUT.db as a node
+// holds them, and the summary names the table.
+TEST_F(RebuildTest, EventsOfATableWithoutAPluginAreHeld) {
+  config_.plugins.load = std::vector<std::string>{};
+  auto r = run("0:7");
+  EXPECT_EQ(r.held, 6u);
+  EXPECT_EQ(r.rejected, 1u);  // the record that is not an event
+  EXPECT_EQ(count("SELECT count(*) FROM _cl_held WHERE table_name = 'users'"), 6);
+  EXPECT_EQ(count("SELECT count(*) FROM sqlite_master WHERE name = 'users'"), 0);
+  EXPECT_NE(r.summary.find("6 held (held: events of table(s) users, which no plugin serves here"), std::string::npos)
+      << r.summary;
+}
+
 TEST_F(RebuildTest, RefusesWhatItCannotDoAndLeavesNothing) {
   auto refused = [&](const std::string& until, const std::string& out, const std::string& expected) {
     RebuildOptions options;
