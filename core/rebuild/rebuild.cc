@@ -129,13 +129,12 @@ std::string format_seconds(double seconds) {
   return s.str();
 }
 
-}  // namespace
-
-RebuildResult rebuild(const Config& config, const RebuildOptions& options) {
-  const auto started = Clock::now();
-  const fs::path out(options.out_path);
+// The output's temporary name beside it, after checking that OUT.db can be
+// made there: it does not exist (nor a file SQLite would take as part of it)
+// and its directory does.
+fs::path temporary_name(const fs::path& out, const std::string& as_given) {
   if (out.empty() || out.filename().empty() || out.filename() == "." || out.filename() == "..")
-    throw RebuildError("--rebuild-to needs a file name, not '" + options.out_path + "'");
+    throw RebuildError("--rebuild-to needs a file name, not '" + as_given + "'");
   if (path_taken(out))
     throw RebuildError(out.string() + " exists; a rebuild never overwrites a file: name a new one");
   for (const char* side : kSideFiles)
@@ -146,9 +145,103 @@ RebuildResult rebuild(const Config& config, const RebuildOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     throw RebuildError("directory " + dir.string() + " of " + out.string() + " does not exist");
-  TempDatabase temp(dir / ("." + out.filename().string() + ".rebuild-" + std::to_string(::getpid())));
-  if (path_taken(temp.path()))
-    throw RebuildError(temp.path().string() + " exists (left by a rebuild that was killed?); delete it first");
+  fs::path temp = dir / ("." + out.filename().string() + ".rebuild-" + std::to_string(::getpid()));
+  if (path_taken(temp))
+    throw RebuildError(temp.string() + " exists (left by a rebuild that was killed?); delete it first");
+  return temp;
+}
+
+// The progress line on standard error, redrawn in place.
+class ProgressLine {
+ public:
+  ProgressLine(bool enabled, int64_t ceiling, Clock::time_point started)
+      : enabled_(enabled), ceiling_(ceiling), started_(started) {}
+  ~ProgressLine() { clear(); }
+  void draw(uint64_t read, uint64_t applied, Clock::time_point now) {
+    if (!enabled_ || now < next_) return;
+    std::cerr << "\r\x1b[Krebuild: " << read << " of at most " << ceiling_ << " events read, " << applied
+              << " applied"
+              << (ceiling_ > 0 ? " (" + std::to_string(applied * 100 / static_cast<uint64_t>(ceiling_)) + "%)" : "")
+              << ", " << format_seconds(std::chrono::duration<double>(now - started_).count()) << " s" << std::flush;
+    drawn_ = true;
+    next_ = now + kDrawInterval;
+  }
+  void clear() {
+    if (drawn_) std::cerr << "\r\x1b[K" << std::flush;
+    drawn_ = false;
+  }
+
+ private:
+  const bool enabled_;
+  const int64_t ceiling_;
+  const Clock::time_point started_;
+  Clock::time_point next_ = started_ + kDrawInterval;
+  bool drawn_ = false;
+};
+
+// Waits until the applier has committed every record `log` handed over and
+// the log has no more up to the bound. Throws RebuildError when reading or a
+// commit fails, when nothing moves for the stall bound, or on a stop signal.
+void wait_until_replayed(Applier& applier, const RebuildLog& log, const LogReader& reader, const Config& config,
+                         const RebuildOptions& options, ProgressLine& line) {
+  const auto stall_bound = std::max<std::chrono::milliseconds>(
+      kStallBound, std::chrono::milliseconds(3 * config.kafka.request_timeout_ms));
+  uint64_t last_seen = 0;
+  auto last_change = Clock::now();
+  for (;;) {
+    auto progress = log.progress();
+    auto stats = applier.stats();
+    if (!progress.failure.empty()) throw RebuildError(progress.failure);
+    if (stats.failed_commits > 0)
+      throw RebuildError("a commit into the new database failed (the reason is logged above); nothing was written");
+    if (progress.finished) {
+      auto applied = applier.applied();
+      bool all = true;
+      for (auto [p, next] : progress.next)
+        if (auto it = applied.find(p); it == applied.end() || it->second < next) all = false;
+      if (all) return;
+    }
+    const auto now = Clock::now();
+    const uint64_t done = stats.applied + stats.rejected + stats.held;
+    if (progress.records + done != last_seen) {
+      last_seen = progress.records + done;
+      last_change = now;
+    } else if (now - last_change > stall_bound) {
+      std::string problem = reader.last_problem();
+      throw RebuildError("nothing was read from " + reader.describe() + " for " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(stall_bound).count()) +
+                         " s" + (problem.empty() ? "" : " (" + problem + ")") + "; nothing was written");
+    }
+    line.draw(progress.records, done, now);
+    if (!options.wait_for_signal) {
+      std::this_thread::sleep_for(kTick);
+    } else if (int sig = options.wait_for_signal(kTick)) {
+      throw RebuildError(std::string("interrupted by ") +
+                         (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal") +
+                         "; nothing was written");
+    }
+  }
+}
+
+// Makes the finished database one self-contained file: the WAL copied in and
+// removed, the file synced, before it gets its name.
+void finish_file(const fs::path& temp, int busy_timeout_ms) {
+  try {
+    SQLite::Database db(temp.string(), SQLite::OPEN_READWRITE, busy_timeout_ms);
+    db.exec("PRAGMA synchronous=FULL");
+    std::string mode = db.execAndGet("PRAGMA journal_mode=DELETE").getString();
+    if (mode != "delete") throw std::runtime_error("the journal mode stayed " + mode);
+  } catch (const std::exception& e) {
+    throw RebuildError("cannot finish " + temp.string() + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+RebuildResult rebuild(const Config& config, const RebuildOptions& options) {
+  const auto started = Clock::now();
+  const fs::path out(options.out_path);
+  TempDatabase temp(temporary_name(out, options.out_path));
 
   // The plugins first, as a node loads them: a rebuild that cannot apply its
   // tables fails before it reads anything.
@@ -167,9 +260,9 @@ RebuildResult rebuild(const Config& config, const RebuildOptions& options) {
     try {
       store = std::make_unique<Store>(temp.path().string(), config.database.busy_timeout_ms, /*read_connections=*/0,
                                       config.database.cache_mb);
-      // The file is renamed into place only once complete and synced (below):
-      // a crash before that leaves nothing anybody reads, so the commits need
-      // not wait for the disk.
+      // The file is renamed into place only once complete and synced
+      // (finish_file()): a crash before that leaves nothing anybody reads, so
+      // the commits need not wait for the disk.
       store->writer().exec("PRAGMA synchronous=OFF");
     } catch (const std::exception& e) {
       throw RebuildError("cannot create " + temp.path().string() + ": " + e.what());
@@ -180,61 +273,9 @@ RebuildResult rebuild(const Config& config, const RebuildOptions& options) {
     Applier applier(*store, registry, log, config.applier.max_batch, /*listener=*/nullptr, /*metrics=*/nullptr,
                     /*read_ahead=*/true);
     applier.start();
-
-    const auto stall_bound = std::max<std::chrono::milliseconds>(
-        kStallBound, std::chrono::milliseconds(3 * config.kafka.request_timeout_ms));
-    uint64_t last_seen = 0;
-    auto last_change = Clock::now();
-    auto next_draw = Clock::now() + kDrawInterval;
-    bool drawn = false;
-    auto fail = [&](const std::string& why) {
-      if (drawn) std::cerr << "\r\x1b[K" << std::flush;
-      applier.stop();
-      throw RebuildError(why);
-    };
-    for (;;) {
-      auto progress = log.progress();
-      auto stats = applier.stats();
-      if (!progress.failure.empty()) fail(progress.failure);
-      if (stats.failed_commits > 0)
-        fail("writing " + temp.path().string() + " failed (the reason is logged above); nothing was written");
-      if (progress.finished) {
-        auto applied = applier.applied();
-        bool all = true;
-        for (auto [p, next] : progress.next)
-          if (auto it = applied.find(p); it == applied.end() || it->second < next) all = false;
-        if (all) break;
-      }
-      const auto now = Clock::now();
-      uint64_t seen = progress.records + stats.applied + stats.rejected + stats.held;
-      if (seen != last_seen) {
-        last_seen = seen;
-        last_change = now;
-      } else if (now - last_change > stall_bound) {
-        std::string problem = reader->last_problem();
-        fail("nothing was read from " + reader->describe() + " for " +
-             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(stall_bound).count()) + " s" +
-             (problem.empty() ? "" : " (" + problem + ")") + "; nothing was written");
-      }
-      if (options.show_progress && now >= next_draw) {
-        uint64_t done = stats.applied + stats.rejected + stats.held;
-        std::cerr << "\r\x1b[Krebuild: " << progress.records << " of at most " << ceiling << " events read, " << done
-                  << " applied"
-                  << (ceiling > 0 ? " (" + std::to_string(done * 100 / static_cast<uint64_t>(ceiling)) + "%)" : "")
-                  << ", " << format_seconds(std::chrono::duration<double>(now - started).count()) << " s"
-                  << std::flush;
-        drawn = true;
-        next_draw = now + kDrawInterval;
-      }
-      if (options.wait_for_signal) {
-        if (int sig = options.wait_for_signal(kTick))
-          fail(std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal") +
-               "; nothing was written");
-      } else {
-        std::this_thread::sleep_for(kTick);
-      }
-    }
-    if (drawn) std::cerr << "\r\x1b[K" << std::flush;
+    ProgressLine line(options.show_progress, ceiling, started);
+    wait_until_replayed(applier, log, *reader, config, options, line);
+    line.clear();
     held_tables = applier.pending();
     applier.stop();
     auto stats = applier.stats();
@@ -249,17 +290,7 @@ RebuildResult rebuild(const Config& config, const RebuildOptions& options) {
     }
   }
   reader.reset();
-
-  // One self-contained file: the WAL is copied in and removed, and the
-  // database file synced, before it gets its name.
-  try {
-    SQLite::Database db(temp.path().string(), SQLite::OPEN_READWRITE, config.database.busy_timeout_ms);
-    db.exec("PRAGMA synchronous=FULL");
-    std::string mode = db.execAndGet("PRAGMA journal_mode=DELETE").getString();
-    if (mode != "delete") throw std::runtime_error("the journal mode stayed " + mode);
-  } catch (const std::exception& e) {
-    throw RebuildError("cannot finish " + temp.path().string() + ": " + e.what());
-  }
+  finish_file(temp.path(), config.database.busy_timeout_ms);
   move_into_place(temp.path(), out);
   temp.keep();
 
@@ -269,9 +300,8 @@ RebuildResult rebuild(const Config& config, const RebuildOptions& options) {
     for (auto& t : held_tables) held += (held.empty() ? "" : ", ") + t.table;
     held = " (held: events of table(s) " + held + ", which no plugin serves here; they are in _cl_held)";
   }
-  result.summary = "rebuilt " + out.string() + " as of --until " + options.until.text + " from " +
-                   source + ": " + std::to_string(result.events) + " events in " +
-                   format_seconds(result.seconds) + " s (" +
+  result.summary = "rebuilt " + out.string() + " as of --until " + options.until.text + " from " + source + ": " +
+                   std::to_string(result.events) + " events in " + format_seconds(result.seconds) + " s (" +
                    std::to_string(static_cast<uint64_t>(result.events / std::max(result.seconds, 1e-6))) +
                    " events/s): " + std::to_string(result.applied) + " applied, " + std::to_string(result.rejected) +
                    " rejected, " + std::to_string(result.held) + " held" + held + "; stopped at " +
