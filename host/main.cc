@@ -1,10 +1,13 @@
 // The clusterlite executable: parses the command line, loads the config,
-// runs a Node until SIGTERM or SIGINT, and exits 0 after a clean stop.
+// runs a Node until SIGTERM or SIGINT, and exits 0 after a clean stop; or,
+// with --rebuild-to, rebuilds the database as of a moment into a new file.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "config.h"
@@ -13,6 +16,7 @@
 #include "log.h"
 #include "node.h"
 #include "plugins/plugin_loader.h"
+#include "rebuild/rebuild.h"
 
 #ifndef CLUSTERLITE_VERSION
 #define CLUSTERLITE_VERSION "0.0.0"
@@ -21,6 +25,7 @@
 namespace {
 
 const char* kUsage = R"(Usage: clusterlite [--config FILE] [--check-config] [--routes] [--help] [--version]
+       clusterlite [--config FILE] --rebuild-to OUT.db --until TIME|P:O,...
 
 Runs one ClusterLite node: a REST API over SQLite, kept in sync with the
 other nodes through a shared event log (Kafka, Redpanda, or an embedded log).
@@ -31,8 +36,21 @@ other nodes through a shared event log (Kafka, Redpanda, or an embedded log).
                    summary, and exit (0 when valid)
   --routes         print the HTTP routes (method, path, the token each
                    needs when API tokens are configured) as JSON, and exit
+  --rebuild-to OUT.db
+                   replay the node's log (its Kafka topic, or a standalone
+                   node's embedded log) into the new SQLite file OUT.db as the
+                   database was at --until, with the plugins of the config,
+                   and exit (0 when built); never overwrites a file
+  --until TIME|P:O,...
+                   the moment: an RFC 3339 time (2026-12-07T05:00:00Z), each
+                   partition up to its first event stamped later; or
+                   partition:offset pairs (0:1500,2:37), the events at offsets
+                   below each (partitions not named: up to their current end)
   --help           show this help
   --version        show the version
+
+A rebuild prints one summary line; on a terminal it also shows its progress
+on standard error. See docs/operations.md, "Undoing a change".
 
 Environment overrides: CLUSTERLITE_NODE_ID, CLUSTERLITE_MODE,
 CLUSTERLITE_HTTP_ADDRESS, CLUSTERLITE_HTTP_PORT, CLUSTERLITE_DB_PATH,
@@ -57,6 +75,8 @@ int main(int argc, char** argv) {
   using namespace clusterlite;
   std::string config_path;
   bool check_only = false;
+  std::optional<std::string> rebuild_to;
+  std::optional<std::string> until;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -74,10 +94,43 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       config_path = arg.substr(9);
+    } else if (arg == "--rebuild-to" && i + 1 < argc) {
+      rebuild_to = argv[++i];
+    } else if (arg.rfind("--rebuild-to=", 0) == 0) {
+      rebuild_to = arg.substr(13);
+    } else if (arg == "--until" && i + 1 < argc) {
+      until = argv[++i];
+    } else if (arg.rfind("--until=", 0) == 0) {
+      until = arg.substr(8);
     } else {
       std::cerr << "clusterlite: unknown argument '" << arg << "' (see --help)\n";
       return 2;
     }
+  }
+
+  RebuildOptions rebuild_options;
+  if (rebuild_to || until) {
+    std::string usage_error;
+    if (!rebuild_to)
+      usage_error = "--until needs --rebuild-to OUT.db";
+    else if (!until)
+      usage_error = "--rebuild-to needs --until TIME|P:O,... (an RFC 3339 time or partition:offset pairs)";
+    else if (rebuild_to->empty())
+      usage_error = "--rebuild-to needs a file name";
+    else if (check_only)
+      usage_error = "--rebuild-to cannot be combined with --check-config";
+    if (usage_error.empty()) {
+      try {
+        rebuild_options.until = parse_until(*until);
+      } catch (const std::invalid_argument& e) {
+        usage_error = e.what();
+      }
+    }
+    if (!usage_error.empty()) {
+      std::cerr << "clusterlite: " << usage_error << " (see --help)\n";
+      return 2;
+    }
+    rebuild_options.out_path = *rebuild_to;
   }
 
   // Block the signals in every thread; the main thread waits for them.
@@ -98,7 +151,26 @@ int main(int argc, char** argv) {
     std::cerr << "clusterlite: " << e.what() << "\n";
     return 2;
   }
-  log::configure(config.log.level, config.log.json ? log::Format::kJson : log::Format::kText);
+  const auto log_format = config.log.json ? log::Format::kJson : log::Format::kText;
+  if (rebuild_to) {
+    // A rebuild reports rejected and held events in its summary; the log
+    // says only what went wrong (or everything, at debug).
+    log::configure(config.log.level == LogLevel::kDebug ? LogLevel::kDebug : LogLevel::kError, log_format);
+    rebuild_options.show_progress = ::isatty(STDERR_FILENO) == 1;
+    rebuild_options.wait_for_signal = [&stop_signals](std::chrono::milliseconds timeout) {
+      timespec wait{static_cast<time_t>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000000};
+      int sig = sigtimedwait(&stop_signals, nullptr, &wait);
+      return sig > 0 ? sig : 0;
+    };
+    try {
+      std::cout << rebuild(config, rebuild_options).summary << "\n";
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << "clusterlite: rebuild failed: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  log::configure(config.log.level, log_format);
 
   try {
     if (check_only) {

@@ -28,8 +28,34 @@ TEST(Cli, HelpListsTheFlags) {
   auto r = run_clusterlite({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* flag : {"Usage: clusterlite", "--config FILE", "--check-config", "--help", "--version",
+                           "--rebuild-to OUT.db", "--until TIME|P:O,...",
                            "CLUSTERLITE_HTTP_PORT", "CLUSTERLITE_WRITE_TOKENS", "docs/configuration.md"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " missing from:\n" << r.out;
+}
+
+// --rebuild-to and --until: a usage error is one line and exit status 2,
+// before any configuration is read or file written.
+TEST(Cli, RebuildUsageErrorsExitTwo) {
+  TempDir dir;
+  const std::string out = dir.path() + "/out.db";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"--rebuild-to", out}, "clusterlite: --rebuild-to needs --until TIME|P:O,..."},
+      {{"--until", "0:1"}, "clusterlite: --until needs --rebuild-to OUT.db"},
+      {{"--rebuild-to", out, "--until", "last tuesday"}, "clusterlite: --until 'last tuesday': not an RFC 3339 time"},
+      {{"--rebuild-to", out, "--until="}, "clusterlite: --until needs a value"},
+      {{"--rebuild-to=", "--until", "0:1"}, "clusterlite: --rebuild-to needs a file name"},
+      {{"--rebuild-to", out, "--until", "0:1", "--check-config"}, "cannot be combined with --check-config"},
+      {{"--config", dir.path() + "/missing.json", "--rebuild-to", out, "--until", "0:1,0:2"},
+       "partition 0 is named twice"},
+  };
+  for (auto& [args, expected] : cases) {
+    auto r = run_clusterlite(args);
+    EXPECT_EQ(r.exit_code, 2) << expected;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+    EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  EXPECT_FALSE(fs::exists(out));
 }
 
 TEST(Cli, VersionIsTheProjectVersion) {
