@@ -56,9 +56,8 @@ struct HttpApi::State {
   std::atomic<int> awaiting_log{0};  // appends not yet acknowledged or refused by the log
   std::atomic<bool> stopped{false};
   OpenApiCache openapi;  // GET /openapi.json, built once per plugin set
-  // Readiness as /readyz reports it, read again every kReadinessEvery by
-  // cl-readiness: table reads at the default consistency answer 503 while
-  // the node is not ready.
+  // Whether reads at the default consistency are served (check_readiness),
+  // read again every kReadinessEvery by cl-readiness, and the lag behind it.
   std::atomic<bool> ready{true};
   std::atomic<int64_t> behind{0};
   std::mutex readiness_mutex;
@@ -389,9 +388,9 @@ class Router {
     }
     if (!s_.ready.load(std::memory_order_relaxed)) {
       r.add_header("Retry-After", "2");
-      r.problem(503, "this node is not ready: it is " + std::to_string(s_.behind.load()) +
-                         " events behind the log (applier.max_ready_lag) or cannot reach it; another node may "
-                         "serve this, or ask for this node's possibly stale copy with ?consistency=none");
+      r.problem(503, "this node is catching up with the log: it is " + std::to_string(s_.behind.load()) +
+                         " events behind (more than applier.max_ready_lag); another node may serve this, or ask "
+                         "for this node's possibly stale copy with ?consistency=none");
       return false;
     }
     return true;
@@ -1175,10 +1174,15 @@ namespace {
 
 constexpr auto kReadinessEvery = std::chrono::milliseconds(500);
 
+// Whether the node serves reads at the default consistency: not while its
+// lag is known to exceed applier.max_ready_lag (replaying, or far behind).
+// While the log cannot be reached the last known lag decides: a node that had
+// caught up goes on serving what it has, as when the broker is down.
 void check_readiness(HttpApi::State& state) {
   auto report = readiness(state.services, state.draining);
+  if (!report.lag_known) return;
   state.behind = report.lag;
-  state.ready = report.ready;
+  state.ready = report.lag <= state.services.config.applier.max_ready_lag;
 }
 
 }  // namespace

@@ -105,6 +105,7 @@ Readiness readiness(const NodeServices& sv, bool draining) {
   Readiness out;
   out.ready = reachable && lags && total <= max_lag && !draining;
   out.lag = total;
+  out.lag_known = lags.has_value();
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();

@@ -13,6 +13,7 @@ namespace clusterlite {
 struct Readiness {
   bool ready = false;  // log reachable, lag within applier.max_ready_lag, not draining
   int64_t lag = 0;     // events behind the log, over every partition
+  bool lag_known = false;  // the log answered, so `lag` is current
   std::string json;    // {"ready", "log_reachable", "lag", "max_lag", "pending_tables"}
 };
 Readiness readiness(const NodeServices& services, bool draining);

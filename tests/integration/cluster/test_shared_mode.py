@@ -63,3 +63,15 @@ def test_three_nodes_on_one_file_apply_each_event_once(tmp_path, brokers, topic)
         assert sum(s["events_applied"] + s["events_rejected"] for s in statuses) == 90, statuses
         for node in nodes:
             assert node.request("GET", f"/users/{created[0]}").status == 200
+
+        # Every node is ready with no lag, though each applies only some of the
+        # partitions: its readiness comes from the shared offsets.
+        for node in nodes:
+            wait_until(lambda: node.request("GET", "/readyz").status == 200, 10, f"{node.name} ready")
+            assert all(p["lag"] == 0 for p in node.status()["partitions"]), node.status()["partitions"]
+            assert "clusterlite_consumer_lag{" in node.request("GET", "/metrics").body.decode()
+            lags = [l for l in node.request("GET", "/metrics").body.decode().splitlines()
+                    if l.startswith("clusterlite_consumer_lag{")]
+            assert lags and all(l.endswith(" 0") for l in lags), lags
+        # The change stream is not served in shared mode.
+        assert nodes[0].request("GET", "/_changes").status == 501
