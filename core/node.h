@@ -49,6 +49,15 @@ class Node {
   // topic on the broker.
   void check_database_log();
 
+  // Replica mode with bootstrap.peers: replaces an empty database, or with
+  // bootstrap.when_behind one whose next offsets are no longer in the log,
+  // with a peer's snapshot (snapshot/bootstrap.h). Without a usable snapshot
+  // an empty database replays the log when it still starts at offset 0;
+  // otherwise throws std::runtime_error naming each partition's missing
+  // events and each peer's answer.
+  void bootstrap_if_needed();
+  void open_store();
+
   Config config_;
   StaticFiles ui_;  // checked before anything is opened
   Metrics metrics_;

@@ -49,7 +49,7 @@ class KafkaLog : public EventLog {
   static constexpr std::chrono::milliseconds kGateInterval{7};
 
   // Connects to config.kafka.brokers, creates the topic if it is missing
-  // (partitions, replication factor, unlimited retention) and makes the
+  // (partitions, replication factor, kafka.retention_ms) and makes the
   // producer and consumer. Throws std::runtime_error with a one-line reason
   // when a kafka.properties entry is refused or the broker does not answer
   // within kafka.request_timeout_ms.
@@ -68,6 +68,17 @@ class KafkaLog : public EventLog {
 
   // Partitions of the topic, as found at start-up.
   int partition_count() const { return partitions_; }
+
+  // Where each partition of the log begins and ends now: the offset of its
+  // first record still kept (0 until retention or DeleteRecords removed
+  // some) and the offset the next record will get.
+  struct Bounds {
+    int64_t first = 0;
+    int64_t end = 0;
+  };
+  // Asks the partition leaders, within kafka.request_timeout_ms. Throws
+  // std::runtime_error naming the partition when they do not answer.
+  std::map<int32_t, Bounds> bounds();
 
  private:
   class Callbacks;

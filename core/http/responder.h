@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -103,31 +104,8 @@ class Responder {
 
   void send(int status, const std::string& body = {}, const char* content_type = "application/json") {
     if (sent_.exchange(true)) return;
-    add_header("X-ClusterLite-Node", config_.node_id);
-    if (!body.empty()) add_header("Content-Type", content_type);
-    add_header("X-Content-Type-Options", "nosniff");
-    if (ui_document_) {
-      add_header("Content-Security-Policy", kUiContentSecurityPolicy);
-      add_header("X-Frame-Options", "DENY");
-      add_header("Referrer-Policy", "no-referrer");
-    } else {
-      add_header("Content-Security-Policy", kApiContentSecurityPolicy);
-    }
-    if (!cors_origin_.empty()) {
-      add_header("Access-Control-Allow-Origin", cors_origin_);
-      add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node, ClusterLite-Position");
-      if (cors_origin_ != "*") add_header("Vary", "Origin");
-    }
-    // A connection answered "Connection: close" stays open until the client
-    // closes its end or Pistache's keep-alive timeout passes.
-    add_header("Connection", keep_alive_ ? "keep-alive" : "close");
-    const char* reason = Pistache::Http::codeString(static_cast<Pistache::Http::Code>(status));
-    std::string out;
-    out.reserve(64 + headers_.size() + body.size());
-    out.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
-    out.append(reason && *reason ? reason : "Status").append("\r\n").append(headers_);
+    std::string out = head_text(status, body.empty() ? nullptr : content_type, body.size());
     // An answer to HEAD has no body, whatever its Content-Length says.
-    out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n");
     if (!head_) out.append(body);
     // Counted before sending, so a client that saw the answer sees it counted.
     metrics_.request(route_, method_, status,
@@ -151,6 +129,30 @@ class Responder {
     done();
   }
 
+  // Sends `length` bytes of file `file_fd` as the body (a snapshot), with
+  // Content-Length and "Connection: close", straight to the client's socket,
+  // then ends the connection. Blocks: call it off the reactor threads, on a
+  // request that has a connection. Gives up when the client takes nothing
+  // for `stall` or `cancelled()` says so. False when the body was not sent
+  // whole (the client saw a short body and a closed connection).
+  bool send_file(int status, int file_fd, uint64_t length, const char* content_type, std::chrono::milliseconds stall,
+                 const std::function<bool()>& cancelled) {
+    if (!connection_ || std::this_thread::get_id() == reactor_ || !connection_->socket().direct()) {
+      // No socket of its own to write to: nothing was sent yet, so say so.
+      problem(503, "this connection cannot take a streamed answer now; retry on a new connection");
+      return false;
+    }
+    if (sent_.exchange(true)) return false;
+    keep_alive_ = false;
+    std::string head = head_text(status, content_type, length);
+    metrics_.request(route_, method_, status,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    bool whole = connection_->socket().send_file(head, file_fd, head_ ? 0 : length, stall, cancelled);
+    connection_->socket().close({});
+    done();
+    return whole;
+  }
+
   ~Responder() {
     if (!sent_) done();
   }
@@ -160,6 +162,36 @@ class Responder {
   }
 
  private:
+  // The status line and headers of an answer with a body of `length` bytes
+  // of `content_type` (none when null).
+  std::string head_text(int status, const char* content_type, uint64_t length) {
+    add_header("X-ClusterLite-Node", config_.node_id);
+    if (content_type) add_header("Content-Type", content_type);
+    add_header("X-Content-Type-Options", "nosniff");
+    if (ui_document_) {
+      add_header("Content-Security-Policy", kUiContentSecurityPolicy);
+      add_header("X-Frame-Options", "DENY");
+      add_header("Referrer-Policy", "no-referrer");
+    } else {
+      add_header("Content-Security-Policy", kApiContentSecurityPolicy);
+    }
+    if (!cors_origin_.empty()) {
+      add_header("Access-Control-Allow-Origin", cors_origin_);
+      add_header("Access-Control-Expose-Headers", "Location, Link, X-ClusterLite-Node, ClusterLite-Position");
+      if (cors_origin_ != "*") add_header("Vary", "Origin");
+    }
+    // A connection answered "Connection: close" stays open until the client
+    // closes its end or Pistache's keep-alive timeout passes.
+    add_header("Connection", keep_alive_ ? "keep-alive" : "close");
+    const char* reason = Pistache::Http::codeString(static_cast<Pistache::Http::Code>(status));
+    std::string out;
+    out.reserve(256 + headers_.size());
+    out.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
+    out.append(reason && *reason ? reason : "Status").append("\r\n").append(headers_);
+    out.append("Content-Length: ").append(std::to_string(length)).append("\r\n\r\n");
+    return out;
+  }
+
   // The request is answered: from now on its connection waits for the next one.
   void done() {
     if (connection_) connection_->answered(std::chrono::steady_clock::now());

@@ -15,6 +15,8 @@
 // Thread-safe.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string_view>
@@ -41,6 +43,17 @@ class ResponseSocket {
   // `queue` whole, so none can overtake it. Nothing is queued when the client
   // is gone (the connection was reset or closed).
   void send(std::string_view response, const std::function<void(std::string_view rest)>& queue);
+
+  // Writes a response too large to hold in memory: `head` (status line and
+  // headers), then `length` bytes of the file `file_fd` from its start. Waits
+  // while the socket is full, but gives up once the client took nothing for
+  // `stall`, or when `cancelled()` says so (checked at least once a second).
+  // Blocks the calling thread: never a reactor's. Only when direct() (no
+  // response of this socket is queued). Returns false when the response
+  // could not be written whole: the client went away, stalled, or it was
+  // cancelled; the caller then closes the connection.
+  bool send_file(std::string_view head, int file_fd, uint64_t length, std::chrono::milliseconds stall,
+                 const std::function<bool()>& cancelled);
 
   // False when the descriptor could not be duplicated (no descriptors left).
   bool owns_descriptor() const { return fd_ >= 0; }
