@@ -80,8 +80,12 @@ void Node::bootstrap_if_needed() {
   wanted.topic = topic;
   for (auto& p : registry_.current()->plugins()) wanted.tables[p.table_name] = p.version;
   std::string missing;  // the events this node needs that the log no longer holds
+  wanted.log_bounds = [kafka] {
+    std::map<int32_t, std::pair<int64_t, int64_t>> out;
+    for (auto [p, b] : kafka->bounds()) out[p] = {b.first, b.end};
+    return out;
+  };
   for (auto [p, b] : kafka->bounds()) {
-    wanted.log[p] = {b.first, b.end};
     int64_t next = stored.count(p) ? stored[p] : 0;
     if (next < b.first)
       missing += (missing.empty() ? "" : "; ") + std::string("partition ") + std::to_string(p) + " needs offset " +

@@ -97,9 +97,15 @@ void check_contents(const std::string& path, const SnapshotInfo& announced, cons
   if (offsets != announced.offsets)
     throw Refused("its offsets (" + format_offsets(offsets) + ") differ from the announced ones (" +
                   format_offsets(announced.offsets) + ")");
+  std::map<int32_t, std::pair<int64_t, int64_t>> log;
+  try {
+    log = wanted.log_bounds();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("cannot check the snapshot's offsets against the log: ") + e.what());
+  }
   for (auto& [p, o] : offsets)
-    if (!wanted.log.count(p)) throw Refused("it names partition " + std::to_string(p) + ", which the log does not have");
-  for (auto& [p, range] : wanted.log) {
+    if (!log.count(p)) throw Refused("it names partition " + std::to_string(p) + ", which the log does not have");
+  for (auto& [p, range] : log) {
     int64_t o = offsets.count(p) ? offsets.at(p) : 0;
     if (o < range.first)
       throw Refused("its offset of partition " + std::to_string(p) + " (" + std::to_string(o) +

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -26,10 +27,11 @@ struct SnapshotRequirements {
   std::string topic;
   // The tables this node's plugins serve, with their versions.
   std::map<std::string, int> tables;
-  // Per partition of the log: its first kept offset and its end. A snapshot's
-  // offset of each partition must lie between them (a partition it does not
-  // name counts as offset 0).
-  std::map<int32_t, std::pair<int64_t, int64_t>> log;
+  // Per partition of the log: its first kept offset and its end, asked of
+  // the broker once a snapshot is downloaded (writes go on meanwhile). A
+  // snapshot's offset of each partition must lie between them (a partition
+  // it does not name counts as offset 0).
+  std::function<std::map<int32_t, std::pair<int64_t, int64_t>>()> log_bounds;
 };
 
 struct FetchedSnapshot {
