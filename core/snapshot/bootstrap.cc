@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -128,8 +129,15 @@ SnapshotInfo fetch_one(const std::string& peer, const Config::Bootstrap& bootstr
   PeerResponse r(peer, "/_cluster/snapshot", bootstrap.token,
                  Clock::now() + std::chrono::milliseconds(bootstrap.timeout_ms));
   if (r.status() != 200) {
+    // The problem's detail, as far as its Content-Length says (the peer may
+    // keep the connection open after it).
+    uint64_t length = 0;
+    try {
+      length = std::stoull(r.header("Content-Length").value_or("0"));
+    } catch (const std::exception&) {
+    }
     std::string body;
-    r.read_body([&](const char* d, size_t n) { body.append(d, n); }, 300);
+    r.read_body([&](const char* d, size_t n) { body.append(d, n); }, std::min<uint64_t>(length, 300));
     for (char& c : body)
       if (c == '\n' || c == '\r') c = ' ';
     throw std::runtime_error("GET /_cluster/snapshot answered " + std::to_string(r.status()) +

@@ -211,7 +211,7 @@ class HostilePeer:
     whatever bytes and headers it is given; `truncate_to` sends only that
     many bytes of the body and closes the connection."""
 
-    def __init__(self, body: bytes, headers: dict, truncate_to: int | None = None):
+    def __init__(self, body: bytes, headers: dict, truncate_to: int | None = None, stall_s: float = 0):
         peer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -226,6 +226,9 @@ class HostilePeer:
                     self.wfile.write(b"{}")
                     return
                 peer.served += 1
+                if stall_s:
+                    time.sleep(stall_s)  # a peer that takes the request and answers nothing
+                    return
                 self.send_response(200)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -237,6 +240,7 @@ class HostilePeer:
 
         self.served = 0
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True  # a stalled answer does not hold up server_close()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -277,21 +281,25 @@ def test_bad_snapshots_are_refused_and_never_served(cluster: Cluster, tmp_path):
     garbage = random.Random(7).randbytes(len(good))
     other_topic = doctored("some_other_topic")
     tampered = doctored(None)
+    # (name, body, headers, bytes sent, seconds of silence, the reason logged)
     cases = [
-        ("garbage", garbage, {**real_headers, "Repr-Digest": repr_digest(garbage)}, None,
-         "not a usable database"),
-        ("truncated", good, real_headers, len(good) // 2, "truncated"),
-        ("another topic", other_topic, {**real_headers, "Repr-Digest": repr_digest(other_topic)}, None,
-         "applied from topic 'some_other_topic'"),
-        ("digest mismatch", tampered, real_headers, None, "SHA-256 differs"),
+        ("garbage", garbage, {**real_headers, "Repr-Digest": repr_digest(garbage)}, None, 0,
+         "refused the snapshot of {url}: the file is not a usable database"),
+        ("truncated", good, real_headers, len(good) // 2, 0, "refused the snapshot of {url}: the download is truncated"),
+        ("another topic", other_topic, {**real_headers, "Repr-Digest": repr_digest(other_topic)}, None, 0,
+         "refused the snapshot of {url}: its rows were applied from topic 'some_other_topic'"),
+        ("digest mismatch", tampered, real_headers, None, 0,
+         "refused the snapshot of {url}: its SHA-256 differs from the Repr-Digest"),
+        ("silence", good, real_headers, None, 20, "no snapshot from {url}: no answer within the time allowed"),
     ]
-    for name, body, hdrs, truncate_to, reason in cases:
-        with HostilePeer(body, hdrs, truncate_to) as peer:
-            node = cluster.add_node(start=False, extra={"bootstrap": {"peers": [peer.url]}})
+    for name, body, hdrs, truncate_to, stall_s, reason in cases:
+        with HostilePeer(body, hdrs, truncate_to, stall_s) as peer:
+            node = cluster.add_node(start=False, extra={"bootstrap": {"peers": [peer.url], "timeout_ms": 2000}})
             node.start()
             assert peer.served == 1, name
-            lines = [l for l in node.log_path.read_text().splitlines() if "refused the snapshot" in l]
-            assert len(lines) == 1 and peer.url in lines[0] and reason in lines[0], (name, lines)
+            lines = [l for l in node.log_path.read_text().splitlines()
+                     if "refused the snapshot" in l or "no snapshot from" in l]
+            assert len(lines) == 1 and reason.format(url=peer.url) in lines[0], (name, lines)
             # The log still starts at offset 0: the node replays it, and serves only real rows.
             assert node.status()["data_origin"] == {"source": "log"}, name
             wait_converged([first, node])
@@ -356,3 +364,24 @@ def test_snapshot_under_write_load_is_intact_and_limited(cluster: Cluster, tmp_p
     # And their slots are free again.
     wait_until(lambda: first.request("GET", "/_cluster/snapshot", timeout=60).status == 200, 10,
                "a snapshot slot to be free")
+
+
+def test_bootstrap_sends_its_token_to_a_peer_that_needs_one(cluster: Cluster):
+    write_token, read_token = "snapshot-write-token-0123", "snapshot-read-token-01234"
+    first = cluster.add_node(extra={"auth": {"write_tokens": [write_token], "read_tokens": [read_token]}})
+    headers = {"Authorization": f"Bearer {write_token}"}
+    for i in range(10):
+        assert first.create_user(f"Token {i}", f"token{i}@snap.example", headers=headers).status == 201
+
+    # No token, then a read token: the peer refuses, and the node replays the log instead.
+    for extra, answer in (({}, "answered 401"), ({"token": read_token}, "answered 403")):
+        node = cluster.add_node(start=False, extra={"bootstrap": {"peers": [first.url], **extra}})
+        node.start()
+        assert node.status()["data_origin"] == {"source": "log"}
+        assert answer in node.log_path.read_text(), node.log_tail(10)
+        node.stop()
+
+    node = cluster.add_node(start=False, extra={"bootstrap": {"peers": [first.url], "token": write_token}})
+    node.start()
+    assert node.status()["data_origin"]["source"] == "snapshot"
+    wait_until(lambda: len(node.all_users()) == 10, 10, "the ten users on the bootstrapped node")
