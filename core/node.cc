@@ -123,6 +123,8 @@ void Node::start() {
   check_database_log();
   log_ = make_event_log(config_);
   bootstrap_if_needed();
+  if (auto* kafka = dynamic_cast<KafkaLog*>(log_.get()); kafka && config_.bootstrap.when_behind && fell_behind_)
+    kafka->on_fell_behind(fell_behind_);
   hub_ = std::make_unique<CompletionHub>();
   // In replica mode no partition is ever taken away, so the next batch can be
   // read and decoded while one is applied.

@@ -1,10 +1,12 @@
 // The clusterlite executable: parses the command line, loads the config,
 // runs a Node until SIGTERM or SIGINT, and exits 0 after a clean stop.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "config.h"
@@ -86,6 +88,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGHUP);
+  sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -110,19 +113,35 @@ int main(int argc, char** argv) {
       std::cout << "\n";
       return 0;
     }
-    Node node(std::move(config));
-    node.start();
+    // SIGUSR1: the node asks to be started again (bootstrap.when_behind: its
+    // next events fell off the log while it ran, and a new start takes a
+    // peer's snapshot).
+    auto start_node = [&config] {
+      auto node = std::make_unique<Node>(config);
+      node->on_fell_behind([] { ::kill(::getpid(), SIGUSR1); });
+      node->start();
+      return node;
+    };
+    auto node = start_node();
     int sig = 0;
     for (;;) {
       sigwait(&stop_signals, &sig);
+      if (sig == SIGUSR1) {
+        log::warn("node", "the log no longer holds the next events this node needs; starting the node again "
+                          "to take a snapshot from a peer (bootstrap.when_behind)");
+        node->stop();
+        node.reset();
+        node = start_node();
+        continue;
+      }
       if (sig != SIGHUP) break;
       // SIGHUP: load new and changed plugins, as POST /_admin/plugins/reload does.
       log::info("node", "received SIGHUP, reloading plugins");
-      auto result = node.reload_plugins();
+      auto result = node->reload_plugins();
       if (result.ok) log::info("node", "plugins reloaded");
     }
     log::info("node", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
-    node.stop();
+    node->stop();
   } catch (const std::exception& e) {
     std::cerr << "clusterlite: " << e.what() << "\n";
     return 1;

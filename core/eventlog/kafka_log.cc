@@ -516,10 +516,12 @@ void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::millis
         // or the topic replaced while the node ran): nothing after it can be
         // applied in order. The node leaves the load balancer; at its next
         // start check_positions() says what happened and what to do.
-        fatal_ = true;
+        bool first = !fatal_.exchange(true);
         log::error("kafka", "partition " + std::to_string(m->partition()) + " of " + topic_ +
                                 ": the next offset to apply is no longer in the log (" + m->errstr() +
-                                "); this node stops applying it. Restart the node for a diagnosis");
+                                "); this node stops applying it." +
+                                (fell_behind_ ? "" : " Restart the node for a diagnosis"));
+        if (first && fell_behind_) fell_behind_();
       } else {
         log::warn("kafka", "consumer: " + m->errstr());
       }

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -79,6 +80,11 @@ class KafkaLog : public EventLog {
   // Asks the partition leaders, within kafka.request_timeout_ms. Throws
   // std::runtime_error naming the partition when they do not answer.
   std::map<int32_t, Bounds> bounds();
+
+  // Called once, on the applier thread, when the next offset to apply of a
+  // partition turns out to be no longer in the log while the node runs (the
+  // node is unready from then on). It must not wait for the applier.
+  void on_fell_behind(std::function<void()> callback) { fell_behind_ = std::move(callback); }
 
  private:
   class Callbacks;
@@ -160,6 +166,7 @@ class KafkaLog : public EventLog {
   std::chrono::steady_clock::time_point next_wake_;
   std::atomic<bool> reachable_{true};
   std::atomic<bool> fatal_{false};  // librdkafka reported a fatal error
+  std::function<void()> fell_behind_;  // see on_fell_behind()
   std::atomic<bool> closing_{false};
   std::thread producer_thread_;  // serves delivery reports
   std::thread probe_thread_;     // finds the broker again after it was lost

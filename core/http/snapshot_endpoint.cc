@@ -20,7 +20,9 @@ void serve_snapshot(const NodeServices& services, Responder& r, const std::funct
   }
   const SnapshotInfo& info = file->info();
   auto taken_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
-  r.add_header(kSnapshotTopicHeader, info.topic);
+  // A database that has applied nothing names no topic in its offsets; the
+  // header names the node's log all the same.
+  r.add_header(kSnapshotTopicHeader, info.topic.empty() ? services.log.topic() : info.topic);
   r.add_header(kSnapshotOffsetsHeader, format_offsets(info.offsets));
   r.add_header(kSnapshotTakenAtHeader, info.taken_at);
   r.add_header("Repr-Digest", repr_digest(info.sha256));

@@ -92,6 +92,7 @@ void check_contents(const std::string& path, const SnapshotInfo& announced, cons
   } catch (const std::exception& e) {
     throw Refused(std::string("the file's offsets cannot be read: ") + e.what());
   }
+  if (offsets.empty()) throw std::runtime_error("the peer has not applied any event yet");
   if (topic != wanted.topic)
     throw Refused("its rows were applied from topic '" + (topic.empty() ? "(none)" : topic) +
                   "', not from this node's topic '" + wanted.topic + "'");

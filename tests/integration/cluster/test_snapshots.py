@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -385,3 +386,35 @@ def test_bootstrap_sends_its_token_to_a_peer_that_needs_one(cluster: Cluster):
     node.start()
     assert node.status()["data_origin"]["source"] == "snapshot"
     wait_until(lambda: len(node.all_users()) == 10, 10, "the ten users on the bootstrapped node")
+
+
+def test_a_running_node_whose_next_events_fall_off_the_log_heals_itself(cluster: Cluster):
+    first = cluster.start(1).nodes[0]
+    second = cluster.add_node(start=False, extra={"bootstrap": {"peers": [first.url], "when_behind": True}})
+    second.start()
+    for i in range(20):
+        assert first.create_user(f"Before {i}", f"before{i}@running.example").status == 201
+    wait_converged([first, second])
+    # The second node is paused (a stalled VM) while the log moves on and is trimmed past it.
+    second.proc.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(20):
+            assert first.create_user(f"After {i}", f"after{i}@running.example").status == 201
+        trim = subprocess.run([str(DELETE_RECORDS), cluster.brokers, cluster.topic], capture_output=True,
+                              text=True, timeout=60)
+        assert trim.returncode == 0, trim.stderr
+    finally:
+        second.proc.send_signal(signal.SIGCONT)
+
+    def healed():
+        try:
+            origin = second.status()["data_origin"]
+        except (AssertionError, OSError):
+            return None  # between the stop and the new start
+        return origin if origin.get("reason") == "behind the log" else None
+    origin = wait_until(healed, 60, "the second node to take a snapshot")
+    assert second.running(), "the node restarted itself in the same process"
+    assert origin["peer"] == first.url
+    assert "starting the node again to take a snapshot from a peer" in second.log_path.read_text()
+    summary = wait_converged([first, second])
+    assert summary["rows"] == 40
