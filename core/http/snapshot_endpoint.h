@@ -21,6 +21,9 @@ inline constexpr int kMaxSnapshotsAtOnce = 2;
 // copy deleted).
 inline constexpr std::chrono::seconds kSnapshotStall{30};
 
+// The nice value of the threads that take and send snapshots.
+inline constexpr int kSnapshotNice = 10;
+
 // Takes the copy and sends it; blocks until the client has it, went away or
 // `cancelled()` (the node is stopping). Run it off the reactor threads.
 void serve_snapshot(const NodeServices& services, Responder& r, const std::function<bool()>& cancelled);
