@@ -98,8 +98,8 @@ void Node::bootstrap_if_needed() {
     reason = "behind the log";
   else
     return;  // a behind database without when_behind: check_positions() says what to do
-  log::info("bootstrap", "this node's database is " + std::string(stored.empty() ? "empty" : "behind the log (" + missing + ")") +
-                             "; taking a snapshot from a peer");
+  const std::string state = stored.empty() ? "empty" : "behind the log (" + missing + ")";
+  log::info("bootstrap", "this node's database is " + state + "; taking a snapshot from a peer");
   std::vector<std::string> refusals;
   auto fetched = fetch_snapshot(config_.bootstrap, config_.database.path, wanted, refusals);
   std::string answers;

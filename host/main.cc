@@ -39,8 +39,13 @@ other nodes through a shared event log (Kafka, Redpanda, or an embedded log).
 Environment overrides: CLUSTERLITE_NODE_ID, CLUSTERLITE_MODE,
 CLUSTERLITE_HTTP_ADDRESS, CLUSTERLITE_HTTP_PORT, CLUSTERLITE_DB_PATH,
 CLUSTERLITE_KAFKA_BROKERS, CLUSTERLITE_KAFKA_TOPIC, CLUSTERLITE_PLUGINS_DIR,
-CLUSTERLITE_UI_DIR, CLUSTERLITE_READ_TOKENS, CLUSTERLITE_WRITE_TOKENS. Every
-key is documented in docs/configuration.md.
+CLUSTERLITE_UI_DIR, CLUSTERLITE_READ_TOKENS, CLUSTERLITE_WRITE_TOKENS,
+CLUSTERLITE_BOOTSTRAP_PEERS, CLUSTERLITE_BOOTSTRAP_WHEN_BEHIND,
+CLUSTERLITE_BOOTSTRAP_TOKEN. Every key is documented in docs/configuration.md.
+
+Signals: SIGTERM or SIGINT stop the node (exit 0); SIGHUP reloads the plugins;
+SIGUSR1 stops the node and starts it again in the same process (what a node
+with bootstrap.when_behind does itself when its next events left the log).
 )";
 
 // The route table as a JSON array, one route per line.

@@ -144,7 +144,8 @@ void remove_stale_snapshot_files(const std::string& db_path) {
                  name == fs::path(bootstrap_download_path(db_path)).filename().string() + "-journal";
     if (!stale) continue;
     std::error_code rm;
-    if (fs::remove(entry.path(), rm)) log::info("snapshot", "removed " + entry.path().string() + " left by an earlier run");
+    if (fs::remove(entry.path(), rm))
+      log::info("snapshot", "removed " + entry.path().string() + " left by an earlier run");
   }
 }
 
