@@ -418,3 +418,20 @@ def test_a_running_node_whose_next_events_fall_off_the_log_heals_itself(cluster:
     assert "starting the node again to take a snapshot from a peer" in second.log_path.read_text()
     summary = wait_converged([first, second])
     assert summary["rows"] == 40
+
+
+def test_shared_mode_serves_snapshots_but_never_bootstraps(tmp_path, brokers, topic):
+    with Cluster(tmp_path, brokers, topic, mode="shared") as shared:
+        node = shared.start(1).nodes[0]
+        for i in range(5):
+            assert node.create_user(f"Shared {i}", f"shared{i}@snap.example").status == 201
+        body, headers = fetch_snapshot(node)
+        assert headers["repr-digest"] == repr_digest(body)
+        path = tmp_path / "shared-backup.db"
+        path.write_bytes(body)
+        assert integrity(path) == "ok"
+        # A shared node has nothing to copy: bootstrap.peers is refused before anything starts.
+        other = shared.add_node(start=False, extra={"bootstrap": {"peers": [node.url]}})
+        other.start(wait=False)
+        assert other.proc.wait(timeout=30) == 2
+        assert "only a replica-mode node bootstraps from a peer, not a shared-mode node" in other.log_tail(3)
