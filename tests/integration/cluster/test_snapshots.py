@@ -59,12 +59,15 @@ def applied_total(node: Node) -> int:
 class Writers:
     """Threads that create users through the given nodes until stopped,
     counting the writes the log took (201, or 202 when the node's apply took
-    longer than http.write_timeout_ms) and the failures by kind."""
+    longer than http.write_timeout_ms), those whose outcome is unknown (504:
+    the broker did not confirm in time, on a busy machine) and the failures
+    by kind."""
 
     def __init__(self, nodes: list[Node], threads: int = 4):
         self.nodes = list(nodes)
         self.ok = 0
         self.failed = 0
+        self.unknown = 0
         self.failures: dict[str, int] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -83,6 +86,8 @@ class Writers:
             with self.lock:
                 if not outcome:
                     self.ok += 1
+                elif outcome == "504":
+                    self.unknown += 1
                 else:
                     self.failed += 1
                     self.failures[outcome] = self.failures.get(outcome, 0) + 1
@@ -158,7 +163,7 @@ def test_new_node_bootstraps_from_a_peer_while_writes_continue(cluster: Cluster)
     assert snapshot_events >= events, origin
 
     summary = wait_converged(cluster.nodes, timeout=120)
-    assert summary["rows"] == 20000 + writers.ok
+    assert 20000 + writers.ok <= summary["rows"] <= 20000 + writers.ok + writers.unknown
     status = fourth.status()
     log_end = sum(p["log_end"] for p in status["partitions"])
     # The fourth node applied exactly the events after its snapshot, not the 200,000 before.
@@ -319,12 +324,17 @@ def test_snapshot_under_write_load_is_intact_and_limited(cluster: Cluster, tmp_p
         wait_until(lambda: writers.count() >= 20, 30, "writes to start")
         before = writers.count()
         started = time.monotonic()
-        body, headers = fetch_snapshot(first)
+        taken = 0
+        # Snapshots back to back for at least 2 s: every one is checked below (the last one in full).
+        while taken == 0 or time.monotonic() - started < 2:
+            body, headers = fetch_snapshot(first)
+            assert headers["repr-digest"] == repr_digest(body)
+            taken += 1
         took = time.monotonic() - started
         during = writers.count() - before
     assert writers.failed == 0, writers.failures
-    # Writes were answered while the copy was taken and sent.
-    assert during > 0, f"no write was answered during the {took:.2f} s snapshot"
+    # Writes were answered while the copies were taken and sent.
+    assert during > 0, f"no write was answered during {taken} snapshots in {took:.2f} s"
     assert headers["content-type"] == "application/vnd.sqlite3"
     assert int(headers["content-length"]) == len(body) > 10_000_000
     assert headers["repr-digest"] == repr_digest(body)
