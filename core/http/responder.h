@@ -104,7 +104,7 @@ class Responder {
 
   void send(int status, const std::string& body = {}, const char* content_type = "application/json") {
     if (sent_.exchange(true)) return;
-    std::string out = head_text(status, body.empty() ? nullptr : content_type, body.size());
+    std::string out = head_text(status, body.empty() ? nullptr : content_type, body.size(), body.size());
     // An answer to HEAD has no body, whatever its Content-Length says.
     if (!head_) out.append(body);
     // Counted before sending, so a client that saw the answer sees it counted.
@@ -163,8 +163,8 @@ class Responder {
 
  private:
   // The status line and headers of an answer with a body of `length` bytes
-  // of `content_type` (none when null).
-  std::string head_text(int status, const char* content_type, uint64_t length) {
+  // of `content_type` (none when null), with room for `room` more bytes.
+  std::string head_text(int status, const char* content_type, uint64_t length, size_t room = 0) {
     add_header("X-ClusterLite-Node", config_.node_id);
     if (content_type) add_header("Content-Type", content_type);
     add_header("X-Content-Type-Options", "nosniff");
@@ -185,7 +185,7 @@ class Responder {
     add_header("Connection", keep_alive_ ? "keep-alive" : "close");
     const char* reason = Pistache::Http::codeString(static_cast<Pistache::Http::Code>(status));
     std::string out;
-    out.reserve(256 + headers_.size());
+    out.reserve(64 + headers_.size() + room);
     out.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
     out.append(reason && *reason ? reason : "Status").append("\r\n").append(headers_);
     out.append("Content-Length: ").append(std::to_string(length)).append("\r\n\r\n");
