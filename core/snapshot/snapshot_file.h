@@ -1,7 +1,7 @@
 // Snapshots: a consistent copy of a node's database, and what it reflects.
 //
-// A snapshot is one SQLite file made with VACUUM INTO inside one read
-// transaction, so its rows and its _cl_offsets (the next offset of each
+// A snapshot is one SQLite file copied with SQLite's online backup inside one
+// read transaction, so its rows and its _cl_offsets (the next offset of each
 // partition) belong to the same moment of the log: a node that installs it
 // continues from those offsets and ends up with what every other node has.
 // GET /_cluster/snapshot serves one; bootstrap (snapshot/bootstrap.h) fetches,
@@ -48,7 +48,7 @@ void read_recorded_log(const std::string& path, std::string& topic, std::map<int
 // A snapshot taken into a temporary file beside the database. The file is
 // unlinked as soon as it is open, so it disappears when this object closes
 // it, whatever happens to the request that asked for it, and a crash leaves
-// at most a file of an unfinished VACUUM INTO (remove_stale_snapshot_files()).
+// at most a file of an unfinished copy (remove_stale_snapshot_files()).
 class SnapshotFile {
  public:
   // Takes the copy on a read-only connection of its own: the applier keeps
