@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 namespace clusterlite {
@@ -56,39 +57,34 @@ PeerResponse::PeerResponse(const std::string& base_url, const std::string& path,
   if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0)
     throw std::runtime_error("cannot resolve " + host + ": " + gai_strerror(rc));
   std::string last_error = "no address";
-  for (addrinfo* a = found; a && fd_ < 0; a = a->ai_next) {
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> addresses(found, ::freeaddrinfo);
+  for (addrinfo* a = found; a && socket_.fd < 0; a = a->ai_next) {
     int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
-    fd_ = fd;
+    socket_.fd = fd;
     if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
       last_error = std::strerror(errno);
       ::close(fd);
-      fd_ = -1;
+      socket_.fd = -1;
       continue;
     }
-    try {
-      wait(true);
-    } catch (...) {
-      ::freeaddrinfo(found);
-      throw;
-    }
+    wait(true);
     int err = 0;
     socklen_t len = sizeof err;
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
       last_error = std::strerror(err);
       ::close(fd);
-      fd_ = -1;
+      socket_.fd = -1;
     }
   }
-  ::freeaddrinfo(found);
-  if (fd_ < 0) throw std::runtime_error("cannot connect: " + last_error);
+  if (socket_.fd < 0) throw std::runtime_error("cannot connect: " + last_error);
 
   std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + authority + "\r\nConnection: close\r\n";
   if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
   request += "\r\n";
   for (size_t sent = 0; sent < request.size();) {
-    ssize_t n = ::send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    ssize_t n = ::send(socket_.fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n > 0) {
       sent += static_cast<size_t>(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -103,7 +99,7 @@ PeerResponse::PeerResponse(const std::string& base_url, const std::string& path,
   char buf[8192];
   while ((end = head.find("\r\n\r\n")) == std::string::npos) {
     if (head.size() > kMaxHead) throw std::runtime_error("the answer's headers exceed 64 KiB");
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    ssize_t n = ::recv(socket_.fd, buf, sizeof buf, 0);
     if (n > 0) {
       head.append(buf, static_cast<size_t>(n));
     } else if (n == 0) {
@@ -137,8 +133,10 @@ PeerResponse::PeerResponse(const std::string& base_url, const std::string& path,
   }
 }
 
-PeerResponse::~PeerResponse() {
-  if (fd_ >= 0) ::close(fd_);
+PeerResponse::~PeerResponse() = default;
+
+PeerResponse::Socket::~Socket() {
+  if (fd >= 0) ::close(fd);
 }
 
 std::optional<std::string> PeerResponse::header(const std::string& name) const {
@@ -151,7 +149,7 @@ void PeerResponse::wait(bool for_write) {
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
     if (left <= 0) throw std::runtime_error("no answer within the time allowed (bootstrap.timeout_ms)");
-    pollfd p{fd_, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
+    pollfd p{socket_.fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
     int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
     if (rc > 0) return;
     if (rc < 0 && errno != EINTR) throw std::runtime_error("poll failed: " + std::string(std::strerror(errno)));
@@ -169,7 +167,7 @@ uint64_t PeerResponse::read_body(const std::function<void(const char*, size_t)>&
   std::string buf(1 << 16, '\0');
   while (got < limit) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), limit - got));
-    ssize_t n = ::recv(fd_, buf.data(), want, 0);
+    ssize_t n = ::recv(socket_.fd, buf.data(), want, 0);
     if (n > 0) {
       sink(buf.data(), static_cast<size_t>(n));
       got += static_cast<uint64_t>(n);

@@ -36,7 +36,12 @@ class PeerResponse {
  private:
   // Waits until the socket is readable (or writable); throws past the deadline.
   void wait(bool for_write);
-  int fd_ = -1;
+  // Closes the socket also when the constructor throws half-way.
+  struct Socket {
+    int fd = -1;
+    ~Socket();
+  };
+  Socket socket_;
   std::chrono::steady_clock::time_point deadline_;
   int status_ = 0;
   std::map<std::string, std::string> headers_;  // lower-case names
