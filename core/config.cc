@@ -192,6 +192,8 @@ Config parse_config(const std::string& text, const std::string& base_dir) {
     r.integer("replication_factor", c.kafka.replication_factor, 1, 100);
     r.str("group_id", c.kafka.group_id);
     r.integer("request_timeout_ms", c.kafka.request_timeout_ms, 100, 600000);
+    r.integer("retention_ms", c.kafka.retention_ms, -1, 1LL << 60);
+    if (c.kafka.retention_ms == 0) fail("kafka.retention_ms", "must be -1 (unlimited) or a positive number of ms");
     if (const Value* p = r.find("properties")) {
       if (!p->IsObject()) fail("kafka.properties", "must be an object of strings");
       for (auto& m : p->GetObject()) {
@@ -220,6 +222,14 @@ Config parse_config(const std::string& text, const std::string& base_dir) {
   if (const Value* v = root.find("idempotency")) {
     ObjectReader r(*v, "idempotency");
     r.integer("retention_hours", c.idempotency.retention_hours, 1, 87600);
+    r.finish();
+  }
+  if (const Value* v = root.find("bootstrap")) {
+    ObjectReader r(*v, "bootstrap");
+    r.strings("peers", c.bootstrap.peers);
+    r.boolean("when_behind", c.bootstrap.when_behind);
+    r.str("token", c.bootstrap.token);
+    r.integer("timeout_ms", c.bootstrap.timeout_ms, 1000, 86400000);
     r.finish();
   }
   if (const Value* v = root.find("auth")) {
@@ -298,6 +308,12 @@ void apply_env_overrides(Config& c, const std::function<const char*(const char*)
   };
   if (auto v = env("CLUSTERLITE_READ_TOKENS")) c.auth.read_tokens = tokens(*v);
   if (auto v = env("CLUSTERLITE_WRITE_TOKENS")) c.auth.write_tokens = tokens(*v);
+  if (auto v = env("CLUSTERLITE_BOOTSTRAP_PEERS")) c.bootstrap.peers = tokens(*v);
+  if (auto v = env("CLUSTERLITE_BOOTSTRAP_WHEN_BEHIND")) {
+    if (*v != "true" && *v != "false") fail("CLUSTERLITE_BOOTSTRAP_WHEN_BEHIND", "must be true or false");
+    c.bootstrap.when_behind = *v == "true";
+  }
+  if (auto v = env("CLUSTERLITE_BOOTSTRAP_TOKEN")) c.bootstrap.token = *v;
 }
 
 void finalize_config(Config& c) {
@@ -309,6 +325,17 @@ void finalize_config(Config& c) {
     if (!(isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.'))
       fail("node_id", "may contain only letters, digits, '-', '_' and '.'");
   if (c.database.path.empty()) fail("database.path", "must not be empty");
+  for (auto& peer : c.bootstrap.peers)
+    if (peer.rfind("http://", 0) != 0 || peer.size() <= 7)
+      fail("bootstrap.peers", "each peer must be a node URL \"http://host:port\", not \"" + peer + "\"");
+  // Shared mode's nodes share one database file: there is nothing to copy.
+  if (!c.bootstrap.peers.empty() && c.mode != Mode::kReplica)
+    fail("bootstrap.peers", std::string("only a replica-mode node bootstraps from a peer, not a ") +
+                                to_string(c.mode) + "-mode node");
+  if (c.bootstrap.when_behind && c.bootstrap.peers.empty())
+    fail("bootstrap.when_behind", "needs bootstrap.peers to copy a snapshot from");
+  for (unsigned char ch : c.bootstrap.token)
+    if (ch <= 0x20 || ch >= 0x7F) fail("bootstrap.token", "must be printable ASCII without spaces");
   for (auto* list : {&c.auth.read_tokens, &c.auth.write_tokens})
     for (auto& t : *list) {
       const char* key = list == &c.auth.read_tokens ? "auth.read_tokens" : "auth.write_tokens";

@@ -68,6 +68,7 @@ struct Config {
     int replication_factor = 1;
     std::string group_id = "clusterlite";  // shared mode's consumer group
     int request_timeout_ms = 5000;         // broker unreachable: 503 after this
+    int64_t retention_ms = -1;             // retention.ms of a topic the node creates; -1: unlimited
     std::map<std::string, std::string> properties;  // passed to librdkafka as is
   } kafka;
 
@@ -92,6 +93,14 @@ struct Config {
   struct Idempotency {
     int retention_hours = 24;
   } idempotency;
+  // Where a replica-mode node takes a copy of its database from when it has
+  // none, or (when_behind) when the log no longer holds the events it needs.
+  struct Bootstrap {
+    std::vector<std::string> peers;  // node URLs, "http://host:port", tried in order
+    bool when_behind = false;        // also when the stored offsets fell off the log
+    std::string token;               // sent to the peers (a write token) when they need one
+    int timeout_ms = 600000;         // bound of one download, from request to last byte
+  } bootstrap;
 
   // API tokens (Authorization: Bearer). With none configured the API is open.
   struct Auth {
@@ -125,7 +134,9 @@ Config load_config_file(const std::string& path);
 // Applies CLUSTERLITE_NODE_ID, CLUSTERLITE_MODE, CLUSTERLITE_HTTP_ADDRESS, CLUSTERLITE_HTTP_PORT,
 // CLUSTERLITE_DB_PATH, CLUSTERLITE_KAFKA_BROKERS, CLUSTERLITE_KAFKA_TOPIC,
 // CLUSTERLITE_PLUGINS_DIR, CLUSTERLITE_UI_DIR, CLUSTERLITE_READ_TOKENS and
-// CLUSTERLITE_WRITE_TOKENS (comma-separated) from `getenv`. Throws ConfigError
+// CLUSTERLITE_WRITE_TOKENS (comma-separated), CLUSTERLITE_BOOTSTRAP_PEERS
+// (comma-separated), CLUSTERLITE_BOOTSTRAP_WHEN_BEHIND (true/false) and
+// CLUSTERLITE_BOOTSTRAP_TOKEN from `getenv`. Throws ConfigError
 // on bad values.
 void apply_env_overrides(Config& config, const std::function<const char*(const char*)>& getenv);
 

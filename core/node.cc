@@ -3,7 +3,10 @@
 #include "eventlog/embedded_log.h"
 #include "eventlog/kafka_log.h"
 #include "log.h"
+#include "snapshot/bootstrap.h"
+#include "snapshot/snapshot_file.h"
 
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -46,7 +49,14 @@ Node::Node(Config config) : config_(std::move(config)), ui_(config_.http.ui_dire
   registry_.replace(std::make_shared<const PluginSet>(load_plugins(config_.plugins, config_.node_id)));
   // Shared mode is several nodes on one file by design (Kafka's group splits
   // the partitions among them); any other database belongs to one node.
-  if (config_.mode != Mode::kShared) db_lock_ = std::make_unique<DatabaseLock>(config_.database.path);
+  if (config_.mode != Mode::kShared) {
+    db_lock_ = std::make_unique<DatabaseLock>(config_.database.path);
+    remove_stale_snapshot_files(config_.database.path);
+  }
+  open_store();
+}
+
+void Node::open_store() {
   store_ = std::make_unique<Store>(config_.database.path, config_.database.busy_timeout_ms,
                                    config_.database.read_connections, config_.database.cache_mb,
                                    /*sole_writer=*/config_.mode != Mode::kShared);
@@ -73,9 +83,65 @@ void Node::check_database_log() {
                            "database to build one from " + wanted);
 }
 
+void Node::bootstrap_if_needed() {
+  auto* kafka = dynamic_cast<KafkaLog*>(log_.get());
+  if (!kafka || config_.mode != Mode::kReplica || config_.bootstrap.peers.empty()) return;
+  const std::string& topic = config_.kafka.topic;
+  std::map<int32_t, int64_t> stored;
+  {
+    SQLite::Statement q(store_->writer(), "SELECT partition, next_offset FROM _cl_offsets WHERE topic = ?");
+    q.bind(1, topic);
+    while (q.executeStep()) stored[q.getColumn(0).getInt()] = q.getColumn(1).getInt64();
+  }
+  SnapshotRequirements wanted;
+  wanted.topic = topic;
+  for (auto& p : registry_.current()->plugins()) wanted.tables[p.table_name] = p.version;
+  std::string missing;  // the events this node needs that the log no longer holds
+  wanted.log_bounds = [kafka] {
+    std::map<int32_t, std::pair<int64_t, int64_t>> out;
+    for (auto [p, b] : kafka->bounds()) out[p] = {b.first, b.end};
+    return out;
+  };
+  for (auto [p, b] : kafka->bounds()) {
+    int64_t next = stored.count(p) ? stored[p] : 0;
+    if (next < b.first)
+      missing += (missing.empty() ? "" : "; ") + std::string("partition ") + std::to_string(p) + " needs offset " +
+                 std::to_string(next) + " but the log starts at " + std::to_string(b.first);
+  }
+  std::string reason;
+  if (stored.empty())
+    reason = "empty database";
+  else if (config_.bootstrap.when_behind && !missing.empty())
+    reason = "behind the log";
+  else
+    return;  // a behind database without when_behind: check_positions() says what to do
+  const std::string state = stored.empty() ? "empty" : "behind the log (" + missing + ")";
+  log::info("bootstrap", "this node's database is " + state + "; taking a snapshot from a peer");
+  std::vector<std::string> refusals;
+  auto fetched = fetch_snapshot(config_.bootstrap, config_.database.path, wanted, refusals);
+  std::string answers;
+  for (auto& r : refusals) answers += (answers.empty() ? "" : "; ") + r;
+  if (!fetched) {
+    if (stored.empty() && missing.empty()) {
+      log::warn("bootstrap", "no peer gave a usable snapshot (" + answers +
+                                 "); the log still starts at offset 0, so this node replays it from there");
+      return;
+    }
+    throw std::runtime_error("cannot bootstrap: the log of topic '" + topic + "' no longer holds the events this " +
+                             "node needs (" + missing + ") and no peer of bootstrap.peers gave a usable snapshot (" +
+                             answers + ")");
+  }
+  store_.reset();
+  install_snapshot(*fetched, config_.database.path, reason);
+  open_store();
+}
+
 void Node::start() {
   check_database_log();
   log_ = make_event_log(config_);
+  bootstrap_if_needed();
+  if (auto* kafka = dynamic_cast<KafkaLog*>(log_.get()); kafka && config_.bootstrap.when_behind && fell_behind_)
+    kafka->on_fell_behind(fell_behind_);
   hub_ = std::make_unique<CompletionHub>();
   // In shared mode a node applies only some partitions: its changes are not
   // the table's, so it serves no change stream.

@@ -3,6 +3,7 @@
 // start-up and shutdown order.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "apply/applier.h"
@@ -38,6 +39,13 @@ class Node {
   // POST /_admin/plugins/reload and SIGHUP do). Call after start().
   PluginReloadResult reload_plugins() { return reloader_->reload(); }
 
+  // With bootstrap.when_behind: `restart` is called (once, on the applier
+  // thread) when the log no longer holds the next events this node needs
+  // while it runs. The host then stops this node and starts a new one from
+  // the same config, which takes a peer's snapshot at start-up. Call before
+  // start(); `restart` must not wait for the node.
+  void on_fell_behind(std::function<void()> restart) { fell_behind_ = std::move(restart); }
+
   uint16_t http_port() const { return http_->port(); }
   const Config& config() const { return config_; }
 
@@ -48,6 +56,15 @@ class Node {
   // the first. Runs before the log is opened, so a refused start creates no
   // topic on the broker.
   void check_database_log();
+
+  // Replica mode with bootstrap.peers: replaces an empty database, or with
+  // bootstrap.when_behind one whose next offsets are no longer in the log,
+  // with a peer's snapshot (snapshot/bootstrap.h). Without a usable snapshot
+  // an empty database replays the log when it still starts at offset 0;
+  // otherwise throws std::runtime_error naming each partition's missing
+  // events and each peer's answer.
+  void bootstrap_if_needed();
+  void open_store();
 
   Config config_;
   StaticFiles ui_;  // checked before anything is opened
@@ -63,6 +80,7 @@ class Node {
   std::unique_ptr<PluginReloader> reloader_;
   std::unique_ptr<SharedProgressWatcher> shared_progress_;  // shared mode only
   std::unique_ptr<HttpApi> http_;
+  std::function<void()> fell_behind_;
   bool stopped_ = false;
 };
 

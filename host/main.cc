@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iostream>
 #include <optional>
+#include <memory>
 #include <string>
 
 #include "config.h"
@@ -55,8 +56,13 @@ on standard error. See docs/operations.md, "Undoing a change".
 Environment overrides: CLUSTERLITE_NODE_ID, CLUSTERLITE_MODE,
 CLUSTERLITE_HTTP_ADDRESS, CLUSTERLITE_HTTP_PORT, CLUSTERLITE_DB_PATH,
 CLUSTERLITE_KAFKA_BROKERS, CLUSTERLITE_KAFKA_TOPIC, CLUSTERLITE_PLUGINS_DIR,
-CLUSTERLITE_UI_DIR, CLUSTERLITE_READ_TOKENS, CLUSTERLITE_WRITE_TOKENS. Every
-key is documented in docs/configuration.md.
+CLUSTERLITE_UI_DIR, CLUSTERLITE_READ_TOKENS, CLUSTERLITE_WRITE_TOKENS,
+CLUSTERLITE_BOOTSTRAP_PEERS, CLUSTERLITE_BOOTSTRAP_WHEN_BEHIND,
+CLUSTERLITE_BOOTSTRAP_TOKEN. Every key is documented in docs/configuration.md.
+
+Signals: SIGTERM or SIGINT stop the node (exit 0); SIGHUP reloads the plugins;
+SIGUSR1 stops the node and starts it again in the same process (what a node
+with bootstrap.when_behind does itself when its next events left the log).
 )";
 
 // The route table as a JSON array, one route per line.
@@ -139,6 +145,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGHUP);
+  sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -182,19 +189,35 @@ int main(int argc, char** argv) {
       std::cout << "\n";
       return 0;
     }
-    Node node(std::move(config));
-    node.start();
+    // SIGUSR1: the node asks to be started again (bootstrap.when_behind: its
+    // next events fell off the log while it ran, and a new start takes a
+    // peer's snapshot).
+    auto start_node = [&config] {
+      auto node = std::make_unique<Node>(config);
+      node->on_fell_behind([] { ::kill(::getpid(), SIGUSR1); });
+      node->start();
+      return node;
+    };
+    auto node = start_node();
     int sig = 0;
     for (;;) {
       sigwait(&stop_signals, &sig);
+      if (sig == SIGUSR1) {
+        log::warn("node", "the log no longer holds the next events this node needs; starting the node again "
+                          "to take a snapshot from a peer (bootstrap.when_behind)");
+        node->stop();
+        node.reset();
+        node = start_node();
+        continue;
+      }
       if (sig != SIGHUP) break;
       // SIGHUP: load new and changed plugins, as POST /_admin/plugins/reload does.
       log::info("node", "received SIGHUP, reloading plugins");
-      auto result = node.reload_plugins();
+      auto result = node->reload_plugins();
       if (result.ok) log::info("node", "plugins reloaded");
     }
     log::info("node", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
-    node.stop();
+    node->stop();
   } catch (const std::exception& e) {
     std::cerr << "clusterlite: " << e.what() << "\n";
     return 1;

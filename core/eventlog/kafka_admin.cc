@@ -42,7 +42,8 @@ void create_topic(rd_kafka_t* handle, const TopicSpec& spec, Clock::time_point d
   NewTopicPtr topic(
       rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, spec.replication_factor, errstr, sizeof errstr));
   if (!topic) fail(spec, errstr);
-  if (rd_kafka_NewTopic_set_config(topic.get(), "retention.ms", "-1")) fail(spec, "cannot set retention.ms");
+  if (rd_kafka_NewTopic_set_config(topic.get(), "retention.ms", std::to_string(spec.retention_ms).c_str()))
+    fail(spec, "cannot set retention.ms");
 
   OptionsPtr options(rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS));
   int timeout = remaining_ms(deadline);

@@ -14,9 +14,10 @@ struct TopicSpec {
   std::string name;
   int partitions = 3;
   int replication_factor = 1;
+  int64_t retention_ms = -1;  // the topic's retention.ms; -1: unlimited
 };
 
-// Creates `spec.name` with unlimited retention (retention.ms=-1) unless it
+// Creates `spec.name` with retention.ms = `spec.retention_ms` unless it
 // already exists (TOPIC_ALREADY_EXISTS counts as success), then waits until
 // the broker reports every partition with a leader. Returns the topic's
 // partition count, which is the existing one when the topic was there before.

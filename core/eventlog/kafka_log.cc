@@ -205,7 +205,8 @@ KafkaLog::KafkaLog(const Config& config, std::chrono::milliseconds gate_interval
 
   try {
     partitions_ = ensure_topic(producer_->c_ptr(),
-                               {config.kafka.topic, config.kafka.partitions, config.kafka.replication_factor},
+                               {config.kafka.topic, config.kafka.partitions, config.kafka.replication_factor,
+                                config.kafka.retention_ms},
                                std::chrono::milliseconds(request_timeout_ms_));
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string(e.what()) + " (brokers: " + brokers_ + ")");
@@ -515,10 +516,12 @@ void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::millis
         // or the topic replaced while the node ran): nothing after it can be
         // applied in order. The node leaves the load balancer; at its next
         // start check_positions() says what happened and what to do.
-        fatal_ = true;
+        bool first = !fatal_.exchange(true);
         log::error("kafka", "partition " + std::to_string(m->partition()) + " of " + topic_ +
                                 ": the next offset to apply is no longer in the log (" + m->errstr() +
-                                "); this node stops applying it. Restart the node for a diagnosis");
+                                "); this node stops applying it." +
+                                (fell_behind_ ? "" : " Restart the node for a diagnosis"));
+        if (first && fell_behind_) fell_behind_();
       } else {
         log::warn("kafka", "consumer: " + m->errstr());
       }
@@ -554,9 +557,9 @@ void KafkaLog::wake_fetcher() {
   }
 }
 
-void KafkaLog::check_positions() {
+std::map<int32_t, KafkaLog::Bounds> KafkaLog::bounds() {
   auto deadline = Clock::now() + std::chrono::milliseconds(request_timeout_ms_);
-  std::string problems;
+  std::map<int32_t, Bounds> out;
   for (int32_t p = 0; p < partitions_; ++p) {
     int64_t low = -1;
     int64_t high = -1;
@@ -571,22 +574,31 @@ void KafkaLog::check_positions() {
                                  " (brokers: " + brokers_ + "): " + RdKafka::err2str(err));
       std::this_thread::sleep_for(kEndOffsetsRetry);
     }
+    out[p] = {low, high};
+  }
+  return out;
+}
+
+void KafkaLog::check_positions() {
+  std::string problems;
+  for (auto [p, b] : bounds()) {
     std::string where = "partition " + std::to_string(p) + " of " + topic_ + ": ";
     std::optional<int64_t> next = stored_(p);
-    if (next && *next < low) {
+    if (next && *next < b.first) {
+      problems += where + "the next offset to apply, " + std::to_string(*next) + ", is no longer in the log " +
+                  "(it now starts at offset " + std::to_string(b.first) + "; the events in between were " +
+                  "deleted by retention or DeleteRecords), so this node cannot catch up. Set bootstrap.peers and " +
+                  "bootstrap.when_behind to have it copy a snapshot from a peer, or start it with an empty " +
+                  "database and bootstrap.peers. ";
+    } else if (next && *next > b.end) {
       problems += where + "the database has applied the events before offset " + std::to_string(*next) +
-                  " but the log now starts at offset " + std::to_string(low) + "; the events in between were " +
-                  "deleted (retention or DeleteRecords), so this node cannot catch up. Replace its database " +
-                  "with a copy from an up-to-date node, and keep the topic's retention unlimited. ";
-    } else if (next && *next > high) {
-      problems += where + "the database has applied the events before offset " + std::to_string(*next) +
-                  " but the log ends at offset " + std::to_string(high) + ": the database was built from " +
+                  " but the log ends at offset " + std::to_string(b.end) + ": the database was built from " +
                   "another log (the topic was deleted and created again, or the broker lost its data). Start " +
                   "this node with an empty database to rebuild it from this log, or point it at its own topic. ";
-    } else if (!next && low > 0) {
-      problems += where + "the log starts at offset " + std::to_string(low) + ", not 0: its first events " +
-                  "were deleted, so an empty database cannot be rebuilt from it. Start this node with a copy " +
-                  "of an up-to-date node's database, and keep the topic's retention unlimited. ";
+    } else if (!next && b.first > 0) {
+      problems += where + "the log starts at offset " + std::to_string(b.first) + ", not 0: its first events " +
+                  "were deleted, so an empty database cannot be rebuilt from it. Set bootstrap.peers to have " +
+                  "this node copy a snapshot from an up-to-date node. ";
     }
   }
   if (!problems.empty()) {

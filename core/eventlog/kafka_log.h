@@ -24,6 +24,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,7 +50,7 @@ class KafkaLog : public EventLog {
   static constexpr std::chrono::milliseconds kGateInterval{7};
 
   // Connects to config.kafka.brokers, creates the topic if it is missing
-  // (partitions, replication factor, unlimited retention) and makes the
+  // (partitions, replication factor, kafka.retention_ms) and makes the
   // producer and consumer. Throws std::runtime_error with a one-line reason
   // when a kafka.properties entry is refused or the broker does not answer
   // within kafka.request_timeout_ms.
@@ -68,6 +69,22 @@ class KafkaLog : public EventLog {
 
   // Partitions of the topic, as found at start-up.
   int partition_count() const { return partitions_; }
+
+  // Where each partition of the log begins and ends now: the offset of its
+  // first record still kept (0 until retention or DeleteRecords removed
+  // some) and the offset the next record will get.
+  struct Bounds {
+    int64_t first = 0;
+    int64_t end = 0;
+  };
+  // Asks the partition leaders, within kafka.request_timeout_ms. Throws
+  // std::runtime_error naming the partition when they do not answer.
+  std::map<int32_t, Bounds> bounds();
+
+  // Called once, on the applier thread, when the next offset to apply of a
+  // partition turns out to be no longer in the log while the node runs (the
+  // node is unready from then on). It must not wait for the applier.
+  void on_fell_behind(std::function<void()> callback) { fell_behind_ = std::move(callback); }
 
  private:
   class Callbacks;
@@ -149,6 +166,7 @@ class KafkaLog : public EventLog {
   std::chrono::steady_clock::time_point next_wake_;
   std::atomic<bool> reachable_{true};
   std::atomic<bool> fatal_{false};  // librdkafka reported a fatal error
+  std::function<void()> fell_behind_;  // see on_fell_behind()
   std::atomic<bool> closing_{false};
   std::thread producer_thread_;  // serves delivery reports
   std::thread probe_thread_;     // finds the broker again after it was lost

@@ -30,6 +30,7 @@
 #include "http/response_socket.h"
 #include "http/routes.h"
 #include "http/session_position.h"
+#include "http/snapshot_endpoint.h"
 #include "http/static_files.h"
 #include "http/status_pages.h"
 #include "http/work_queue.h"
@@ -45,9 +46,11 @@ namespace clusterlite {
 using namespace Pistache;
 
 struct HttpApi::State {
-  explicit State(NodeServices s) : services(s), blocking(2) {}
+  explicit State(NodeServices s) : services(s), blocking(2), snapshots(kMaxSnapshotsAtOnce) {}
   NodeServices services;
-  WorkQueue blocking;  // broker round trips and table scans
+  WorkQueue blocking;   // broker round trips and table scans
+  WorkQueue snapshots;  // GET /_cluster/snapshot, one thread per snapshot being made or sent
+  std::atomic<int> snapshots_taken{0};  // admitted and not yet done, at most kMaxSnapshotsAtOnce
   std::unique_ptr<Tcp::Listener> listener;
   std::shared_ptr<ConnectionGuard> guard;  // connection cap and request timeouts
   std::atomic<bool> draining{false};
@@ -206,6 +209,7 @@ class Router {
       case Endpoint::kClusterStatus: return cluster_status(r);
       case Endpoint::kChecksum: return checksum(std::string(m.params[0]), r);
       case Endpoint::kReloadPlugins: return reload_plugins(r);
+      case Endpoint::kSnapshot: return snapshot(r);
       case Endpoint::kSchema: return r->send(200, schema_json(*s_.services.registry.current()));
       case Endpoint::kChanges: return changes(req, r);
       case Endpoint::kOpenApi: return r->send(200, *s_.openapi.get(s_.services.registry.current()));
@@ -336,6 +340,25 @@ class Router {
       if (result.ok) return r->send(200, result.json());
       r->problem(422, "plugin reload refused, nothing changed: " + result.error);
     });
+  }
+
+  // GET /_cluster/snapshot, on a thread of its own while it copies and sends.
+  void snapshot(ResponderPtr r) {
+    auto& state = s_;
+    if (state.snapshots_taken.fetch_add(1) >= kMaxSnapshotsAtOnce) {
+      state.snapshots_taken.fetch_sub(1);
+      r->add_header("Retry-After", "5");
+      return r->problem(503, "this node is already sending " + std::to_string(kMaxSnapshotsAtOnce) +
+                                 " snapshots; retry later or ask another node");
+    }
+    bool queued = state.snapshots.post([&state, r] {
+      serve_snapshot(state.services, *r, [&state] { return state.draining.load() || state.stopped.load(); });
+      state.snapshots_taken.fetch_sub(1);
+    });
+    if (!queued) {
+      state.snapshots_taken.fetch_sub(1);
+      r->problem(503, "the node is shutting down");
+    }
   }
 
   void checksum(std::string table, ResponderPtr r) {
@@ -1258,6 +1281,7 @@ void HttpApi::stop() {
   // The listener owns the handler, which holds the state: drop it to break the cycle.
   state_->listener.reset();
   state_->blocking.stop();
+  state_->snapshots.stop();
 }
 
 }  // namespace clusterlite

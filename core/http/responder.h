@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -106,7 +107,7 @@ class Responder {
 
   void send(int status, const std::string& body = {}, const char* content_type = "application/json") {
     if (sent_.exchange(true)) return;
-    std::string out = head_text(status, body.empty() ? nullptr : content_type, body.size());
+    std::string out = head_text(status, body.empty() ? nullptr : content_type, body.size(), body.size());
     // An answer to HEAD has no body, whatever its Content-Length says.
     if (!head_) out.append(body);
     // Counted before sending, so a client that saw the answer sees it counted.
@@ -153,6 +154,30 @@ class Responder {
     done();
   }
 
+  // Sends `length` bytes of file `file_fd` as the body (a snapshot), with
+  // Content-Length and "Connection: close", straight to the client's socket,
+  // then ends the connection. Blocks: call it off the reactor threads, on a
+  // request that has a connection. Gives up when the client takes nothing
+  // for `stall` or `cancelled()` says so. False when the body was not sent
+  // whole (the client saw a short body and a closed connection).
+  bool send_file(int status, int file_fd, uint64_t length, const char* content_type, std::chrono::milliseconds stall,
+                 const std::function<bool()>& cancelled) {
+    if (!connection_ || std::this_thread::get_id() == reactor_ || !connection_->socket().direct()) {
+      // No socket of its own to write to: nothing was sent yet, so say so.
+      problem(503, "this connection cannot take a streamed answer now; retry on a new connection");
+      return false;
+    }
+    if (sent_.exchange(true)) return false;
+    keep_alive_ = false;
+    std::string head = head_text(status, content_type, length);
+    metrics_.request(route_, method_, status,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    bool whole = connection_->socket().send_file(head, file_fd, head_ ? 0 : length, stall, cancelled);
+    connection_->socket().close({});
+    done();
+    return whole;
+  }
+
   ~Responder() {
     if (!sent_) done();
   }
@@ -162,9 +187,10 @@ class Responder {
   }
 
  private:
-  // The status line and headers of an answer; `length` is its body's (none:
-  // the body ends when the connection closes).
-  std::string head_text(int status, const char* content_type, std::optional<uint64_t> length) {
+  // The status line and headers of an answer with a body of `length` bytes
+  // of `content_type` (none when null), with room for `room` more bytes; no
+  // length: the body ends when the connection closes (a stream).
+  std::string head_text(int status, const char* content_type, std::optional<uint64_t> length, size_t room = 0) {
     add_header("X-ClusterLite-Node", config_.node_id);
     if (content_type) add_header("Content-Type", content_type);
     add_header("X-Content-Type-Options", "nosniff");
@@ -185,7 +211,7 @@ class Responder {
     add_header("Connection", keep_alive_ ? "keep-alive" : "close");
     const char* reason = Pistache::Http::codeString(static_cast<Pistache::Http::Code>(status));
     std::string out;
-    out.reserve(64 + headers_.size());
+    out.reserve(64 + headers_.size() + room);
     out.append(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
     out.append(reason && *reason ? reason : "Status").append("\r\n").append(headers_);
     if (length) out.append("Content-Length: ").append(std::to_string(*length)).append("\r\n");

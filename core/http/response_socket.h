@@ -15,6 +15,8 @@
 // Thread-safe.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string_view>
@@ -51,6 +53,16 @@ class ResponseSocket {
   // Bounds the kernel's send buffer of the socket (a stream keeps its own
   // backlog instead, which it can bound and count).
   void limit_send_buffer(int bytes);
+  // Writes a response too large to hold in memory: `head` (status line and
+  // headers), then `length` bytes of the file `file_fd` from its start. Waits
+  // while the socket is full, but gives up once the client took nothing for
+  // `stall`, or when `cancelled()` says so (checked at least once a second).
+  // Blocks the calling thread: never a reactor's. Only when direct() (no
+  // response of this socket is queued). Returns false when the response
+  // could not be written whole: the client went away, stalled, or it was
+  // cancelled; the caller then closes the connection.
+  bool send_file(std::string_view head, int file_fd, uint64_t length, std::chrono::milliseconds stall,
+                 const std::function<bool()>& cancelled);
 
   // False when the descriptor could not be duplicated (no descriptors left).
   bool owns_descriptor() const { return fd_ >= 0; }

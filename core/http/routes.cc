@@ -6,12 +6,13 @@ namespace clusterlite {
 
 namespace {
 
-constexpr std::array<RouteSpec, 19> kRoutes{{
+constexpr std::array<RouteSpec, 20> kRoutes{{
     {"GET", "/healthz", Access::kOpen, Endpoint::kHealth, Route::kHealth},
     {"GET", "/readyz", Access::kOpen, Endpoint::kReady, Route::kReady},
     {"GET", "/metrics", Access::kOpen, Endpoint::kMetrics, Route::kMetrics},
     {"GET", "/_cluster/status", Access::kOpen, Endpoint::kClusterStatus, Route::kCluster},
     {"GET", "/_cluster/checksum/{table}", Access::kRead, Endpoint::kChecksum, Route::kCluster},
+    {"GET", "/_cluster/snapshot", Access::kWrite, Endpoint::kSnapshot, Route::kCluster},
     {"POST", "/_admin/plugins/reload", Access::kWrite, Endpoint::kReloadPlugins, Route::kAdmin},
     {"GET", "/_schema", Access::kRead, Endpoint::kSchema, Route::kSchema},
     {"GET", "/_changes", Access::kRead, Endpoint::kChanges, Route::kChanges},

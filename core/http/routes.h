@@ -29,6 +29,7 @@ enum class Endpoint {
   kMetrics,
   kClusterStatus,
   kChecksum,
+  kSnapshot,
   kReloadPlugins,
   kSchema,
   kOpenApi,

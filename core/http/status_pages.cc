@@ -1,5 +1,6 @@
 #include "http/status_pages.h"
 
+#include <SQLiteCpp/Statement.h>
 #include <rapidjson/stringbuffer.h>
 #include <SQLiteCpp/Statement.h>
 #include <rapidjson/writer.h>
@@ -9,6 +10,7 @@
 #include <optional>
 
 #include "log.h"
+#include "snapshot/snapshot_file.h"
 
 namespace clusterlite {
 namespace {
@@ -201,6 +203,51 @@ std::string metrics_text(const NodeServices& sv, const ConnectionGuard& guard) {
   return out;
 }
 
+// Where the database's data came from: {"source": "log"} for a database
+// built by applying the log from its start, or {"source": "snapshot", "peer",
+// "topic", "offsets": {"0": next offset, ...}, "sha256", "bytes", "taken_at",
+// "installed_at", "reason"} for one that started from a peer's snapshot.
+static void write_data_origin(JsonWriter& w, Store& store) {
+  w.StartObject();
+  try {
+    auto reader = store.read();
+    SQLite::Statement q(reader.db(),
+                        "SELECT peer, topic, offsets, sha256, bytes, taken_at, installed_at, reason "
+                        "FROM _cl_snapshot_origin WHERE id = 1");
+    if (!q.executeStep()) {
+      w.Key("source");
+      w.String("log");
+      w.EndObject();
+      return;
+    }
+    w.Key("source");
+    w.String("snapshot");
+    for (int i : {0, 1}) {
+      w.Key(q.getColumnName(i));
+      w.String(q.getColumn(i).getString().c_str());
+    }
+    w.Key("offsets");
+    w.StartObject();
+    for (auto& [p, o] : parse_offsets(q.getColumn(2).getString()).value_or(std::map<int32_t, int64_t>{})) {
+      w.Key(std::to_string(p).c_str());
+      w.Int64(o);
+    }
+    w.EndObject();
+    w.Key("sha256");
+    w.String(q.getColumn(3).getString().c_str());
+    w.Key("bytes");
+    w.Int64(q.getColumn(4).getInt64());
+    for (int i : {5, 6, 7}) {
+      w.Key(q.getColumnName(i));
+      w.String(q.getColumn(i).getString().c_str());
+    }
+  } catch (const std::exception& e) {
+    w.Key("error");
+    w.String(e.what());
+  }
+  w.EndObject();
+}
+
 std::string cluster_status_json(const NodeServices& sv) {
   auto applied = applied_offsets(sv);
   auto stats = sv.applier.stats();
@@ -241,6 +288,8 @@ std::string cluster_status_json(const NodeServices& sv) {
   w.Uint64(stats.applied);
   w.Key("events_rejected");
   w.Uint64(stats.rejected);
+  w.Key("data_origin");
+  write_data_origin(w, sv.store);
   w.Key("plugins");
   w.StartArray();
   for (auto& p : sv.registry.current()->plugins()) {

@@ -23,7 +23,9 @@ Readiness readiness(const NodeServices& services, bool draining);
 std::string metrics_text(const NodeServices& services, const ConnectionGuard& guard);
 
 // {"node_id", "mode", "topic", "log_reachable", "partitions", "events_applied",
-//  "events_rejected", "plugins", "pending_tables"}.
+//  "events_rejected", "data_origin", "plugins", "pending_tables"}; "data_origin"
+// says whether the database was built from the log or from a peer's snapshot
+// (which peer, at which offsets, when).
 std::string cluster_status_json(const NodeServices& services);
 
 // GET /_schema: {"tables": [{"table", "plugin", "version", "schema_sha256",

@@ -65,6 +65,22 @@ std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool 
   return db;
 }
 
+void create_snapshot_origin_table(SQLite::Database& db) {
+  db.exec(R"sql(
+    CREATE TABLE IF NOT EXISTS _cl_snapshot_origin (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      peer TEXT NOT NULL,
+      topic TEXT NOT NULL,
+      offsets TEXT NOT NULL,
+      sha256 TEXT NOT NULL,
+      bytes INTEGER NOT NULL,
+      taken_at TEXT NOT NULL,
+      installed_at TEXT NOT NULL,
+      reason TEXT NOT NULL
+    );
+  )sql");
+}
+
 Store::Store(std::string path, int busy_timeout_ms, int read_connections, int writer_cache_mb, bool sole_writer)
     : path_(std::move(path)), busy_timeout_ms_(busy_timeout_ms), sole_writer_(sole_writer) {
   auto parent = std::filesystem::path(path_).parent_path();
@@ -149,6 +165,7 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
     );
     CREATE INDEX IF NOT EXISTS _cl_history_by_entity ON _cl_history (table_name, entity_id, seq);
   )sql");
+  create_snapshot_origin_table(*writer_);
   for (int i = 0; i < read_connections; ++i) idle_.push_back({open_connection(path_, true, busy_timeout_ms_), 0});
   // Checkpoints run on their own thread and connection, so a commit never
   // waits for one: SQLite's automatic checkpoint would copy up to

@@ -17,6 +17,8 @@
 //                                               the outcome of each Idempotency-Key (apply/idempotency.h)
 //   _cl_history(seq, table_name, entity_id, event_id, operation, timestamp, partition, offset, data)
 //                                               the events that changed each entity, for tables that keep history
+//   _cl_snapshot_origin(id, peer, topic, offsets, sha256, bytes, taken_at, installed_at, reason)
+//                                               the peer's snapshot the database started from, if any
 #pragma once
 
 #include <SQLiteCpp/Database.h>
@@ -38,6 +40,10 @@ namespace clusterlite {
 // timeout); `cache_mb` > 0 sets its page cache size, 0 keeps SQLite's default (2 MiB).
 std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool read_only, int busy_timeout_ms,
                                                   int cache_mb = 0);
+
+// Creates _cl_snapshot_origin if it is missing (Store does at start-up, so a
+// database of an earlier release gets it too; bootstrap in a fetched file).
+void create_snapshot_origin_table(SQLite::Database& db);
 
 // Sole use of a database file by one process: an exclusive flock on
 // "<path>.lock", held until destruction (the kernel drops it when the process

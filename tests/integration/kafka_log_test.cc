@@ -474,7 +474,9 @@ TEST(KafkaLogTest, StartRefusesADatabaseThatDoesNotMatchTheLog) {
 
   std::string behind = start_error(topic, 2);
   EXPECT_TRUE(contains(behind, "partition 0 of " + topic)) << behind;
-  EXPECT_TRUE(contains(behind, "applied the events before offset 2 but the log now starts at offset 3")) << behind;
+  EXPECT_TRUE(contains(behind, "the next offset to apply, 2, is no longer in the log (it now starts at offset 3"))
+      << behind;
+  EXPECT_TRUE(contains(behind, "bootstrap.when_behind")) << behind;
 
   std::string ahead = start_error(topic, 6);
   EXPECT_TRUE(contains(ahead, "applied the events before offset 6 but the log ends at offset 5")) << ahead;

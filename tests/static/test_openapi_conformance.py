@@ -13,6 +13,8 @@ the table's own (`/users`, with the users entity's schemas). Every documented
 with the reason, so the descriptions and this test change together.
 """
 
+import base64
+import hashlib
 import http.client
 import json
 import os
@@ -47,6 +49,7 @@ for _path, _methods in {
     "/{table}/{id}": ("get", "put", "delete"),
     "/_cluster/checksum/{table}": ("get",),
     "/{table}/{id}/history": ("get",),
+    "/_cluster/snapshot": ("get",),
 }.items():
     for _m in _methods:
         NOT_PROVOKED[(_path, _m, "500")] = _FAILURES
@@ -68,6 +71,8 @@ for _path, _methods in {
 }.items():
     for _m in _methods:
         NOT_PROVOKED[(_path, _m, "503")] = _UNAVAILABLE
+NOT_PROVOKED[("/_cluster/snapshot", "get", "503")] = (
+    "two snapshots in flight or a shutdown (tests/integration/cluster/test_snapshots.py covers the first)")
 NOT_PROVOKED[("/openapi.json", "get", "503")] = _UNAVAILABLE
 NOT_PROVOKED[("/_changes", "get", "501")] = "a node in shared mode (tests/integration/cluster/test_shared_mode.py)"
 # Answers /openapi.json documents for a table's own paths that the contract's generic paths get
@@ -612,6 +617,19 @@ def test_live_node_matches_openapi(node, spec, generated):
     assert "broken.so: not an ELF shared object" in a.json()["detail"]
     (node.plugins_dir / "broken.so").unlink()
     c.check(node.request("GET", "/users", token=READ_TOKEN), "/{table}", "get", 200)
+
+    # A snapshot: a write token; the body is the database its headers describe.
+    snap = "/_cluster/snapshot"
+    c.check(node.request("GET", snap, token=None), snap, "get", 401)
+    c.check(node.request("GET", snap, token=READ_TOKEN), snap, "get", 403)
+    a = node.request("GET", snap)
+    c.check(a, snap, "get", 200)
+    digest = base64.b64encode(hashlib.sha256(a.body).digest()).decode()
+    assert a.headers["repr-digest"] == f"sha-256=:{digest}:"
+    assert a.headers["content-type"] == "application/vnd.sqlite3" and a.body.startswith(b"SQLite format 3\0")
+    a = node.request("POST", snap, body={})
+    c.check(a, snap, "post", 405)
+    c.check_allow(a, snap)
 
     # CORS preflight on every documented path.
     concrete = {

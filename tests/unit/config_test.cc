@@ -410,3 +410,63 @@ TEST(Config, ATokenNoClientCouldSendIsAnError) {
     }
   }
 }
+
+TEST(Config, BootstrapAndRetentionKeys) {
+  Config defaults = parse_config("{}");
+  EXPECT_TRUE(defaults.bootstrap.peers.empty());
+  EXPECT_FALSE(defaults.bootstrap.when_behind);
+  EXPECT_EQ(defaults.bootstrap.token, "");
+  EXPECT_EQ(defaults.bootstrap.timeout_ms, 600000);
+  EXPECT_EQ(defaults.kafka.retention_ms, -1);
+
+  Config c = parse_config(R"({"kafka": {"brokers": "k:9092", "retention_ms": 604800000},
+    "bootstrap": {"peers": ["http://10.0.0.1:8091", "http://node-2:8091/"], "when_behind": true,
+                  "token": "tttttttttttttttt", "timeout_ms": 5000}})");
+  EXPECT_EQ(c.kafka.retention_ms, 604800000);
+  EXPECT_EQ(c.bootstrap.peers, (std::vector<std::string>{"http://10.0.0.1:8091", "http://node-2:8091/"}));
+  EXPECT_TRUE(c.bootstrap.when_behind);
+  EXPECT_EQ(c.bootstrap.token, "tttttttttttttttt");
+  EXPECT_EQ(c.bootstrap.timeout_ms, 5000);
+  EXPECT_EQ(finalize_error(c), "");
+
+  apply_env(c, {{"CLUSTERLITE_BOOTSTRAP_PEERS", "http://a:1, http://b:2"},
+                {"CLUSTERLITE_BOOTSTRAP_WHEN_BEHIND", "false"},
+                {"CLUSTERLITE_BOOTSTRAP_TOKEN", "uuuuuuuuuuuuuuuu"}});
+  EXPECT_EQ(c.bootstrap.peers, (std::vector<std::string>{"http://a:1", "http://b:2"}));
+  EXPECT_FALSE(c.bootstrap.when_behind);
+  EXPECT_EQ(c.bootstrap.token, "uuuuuuuuuuuuuuuu");
+}
+
+TEST(Config, BadBootstrapAndRetentionValuesNameTheKey) {
+  EXPECT_EQ(parse_error(R"({"kafka": {"retention_ms": 0}})"),
+            "config key 'kafka.retention_ms': must be -1 (unlimited) or a positive number of ms");
+  EXPECT_EQ(parse_error(R"({"kafka": {"retention_ms": -2}})"),
+            "config key 'kafka.retention_ms': must be between -1 and 1152921504606846976");
+  EXPECT_EQ(parse_error(R"({"bootstrap": {"peers": "http://a:1"}})"),
+            "config key 'bootstrap.peers': must be an array of strings");
+  EXPECT_EQ(parse_error(R"({"bootstrap": {"peer": []}})"), "config key 'bootstrap.peer': unknown key");
+  EXPECT_EQ(parse_error(R"({"bootstrap": {"timeout_ms": 10}})"),
+            "config key 'bootstrap.timeout_ms': must be between 1000 and 86400000");
+
+  auto replica = [](const std::string& bootstrap) {
+    return parse_config(R"({"kafka": {"brokers": "k:9092"}, "bootstrap": )" + bootstrap + "}");
+  };
+  EXPECT_EQ(finalize_error(replica(R"({"peers": ["https://a:1"]})")),
+            "config key 'bootstrap.peers': each peer must be a node URL \"http://host:port\", not \"https://a:1\"");
+  EXPECT_EQ(finalize_error(replica(R"({"when_behind": true})")),
+            "config key 'bootstrap.when_behind': needs bootstrap.peers to copy a snapshot from");
+  EXPECT_EQ(finalize_error(replica(R"({"peers": ["http://a:1"], "token": "has space"})")),
+            "config key 'bootstrap.token': must be printable ASCII without spaces");
+  Config shared = parse_config(R"({"mode": "shared", "kafka": {"brokers": "k:9092"},
+                                   "bootstrap": {"peers": ["http://a:1"]}})");
+  EXPECT_EQ(finalize_error(shared),
+            "config key 'bootstrap.peers': only a replica-mode node bootstraps from a peer, not a shared-mode node");
+
+  Config c;
+  try {
+    apply_env(c, {{"CLUSTERLITE_BOOTSTRAP_WHEN_BEHIND", "yes"}});
+    ADD_FAILURE() << "accepted CLUSTERLITE_BOOTSTRAP_WHEN_BEHIND=yes";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "config key 'CLUSTERLITE_BOOTSTRAP_WHEN_BEHIND': must be true or false");
+  }
+}

@@ -327,13 +327,15 @@ def wait_converged(nodes: list[Node], timeout: float = 60.0, table: str = "users
 
 class Launcher:
     """scripts/cluster with a state folder and ports of its own: `nodes` node
-    ports from `base`, then nginx's. `env` is what the launcher runs with; the
-    nodes inherit it, so CLUSTERLITE_* overrides in `extra_env` reach them."""
+    ports from `base` (and `spare_nodes` more for `add-node`), then nginx's.
+    `env` is what the launcher runs with; the nodes inherit it, so
+    CLUSTERLITE_* overrides in `extra_env` reach them."""
 
-    def __init__(self, root: Path, brokers: str, topic: str, nodes: int = 3, extra_env: dict | None = None):
-        self.base = free_port_range(nodes + 1)
-        self.node_ports = [self.base + i for i in range(nodes)]
-        self.nginx_port = self.base + nodes
+    def __init__(self, root: Path, brokers: str, topic: str, nodes: int = 3, extra_env: dict | None = None,
+                 spare_nodes: int = 0):
+        self.base = free_port_range(nodes + spare_nodes + 1)
+        self.node_ports = [self.base + i for i in range(nodes + spare_nodes)]
+        self.nginx_port = self.base + nodes + spare_nodes
         self.state = root / "state"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERLITE_")}
         self.env.update({

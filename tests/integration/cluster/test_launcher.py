@@ -120,3 +120,46 @@ def http_refused(port: int) -> bool:
     except OSError:
         return True
     return False
+
+
+def test_add_node_starts_from_node_1s_snapshot_and_joins_nginx(tmp_path, brokers, topic):
+    launcher = Launcher(tmp_path, brokers, topic, nodes=2, spare_nodes=1)
+    try:
+        up = launcher.run("up", "--nodes", "2")
+        assert up.returncode == 0, up.stdout + up.stderr
+        api = launcher.nginx_url
+        for k in range(30):
+            assert http("POST", f"{api}/users", {"name": f"Before {k}", "email": f"add-{k}@example.org"}).status == 201
+
+        added = launcher.run("add-node")
+        assert added.returncode == 0, added.stdout + added.stderr
+        assert "node-3: ready in" in added.stdout and "from the snapshot of" in added.stdout, added.stdout
+        third = launcher.node_url(3)
+        origin = http("GET", f"{third}/_cluster/status").json()["data_origin"]
+        assert origin["source"] == "snapshot" and origin["peer"] == launcher.node_url(1), origin
+
+        # nginx knows the new node: its page lists it and requests reach it.
+        assert [n["name"] for n in http("GET", f"{api}/ui/cluster.json").json()] == ["node-1", "node-2", "node-3"]
+        assert http("GET", f"{api}/_node/3/_cluster/status").json()["node_id"] == "node-3"
+        seen = {http("GET", f"{api}/healthz").headers.get("x-clusterlite-node") for _ in range(9)}
+        assert "node-3" in seen, seen
+
+        # It has every row, and takes writes like the others.
+        r = http("POST", f"{third}/users", {"name": "On node 3", "email": "node3@example.org"})
+        assert r.status == 201, r.body
+
+        class Remote(Node):
+            def __init__(self, url):  # only the HTTP helpers are used
+                self._url = url
+                self.name = url
+
+            @property
+            def url(self):
+                return self._url
+
+        summary = wait_converged([Remote(launcher.node_url(i)) for i in (1, 2, 3)])
+        assert summary["rows"] == 31
+        status = launcher.run("status")
+        assert status.returncode == 0 and "node-3: up" in status.stdout, status.stdout
+    finally:
+        launcher.run("down", timeout=120)
