@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "eventlog/event_codec.h"
@@ -73,6 +74,24 @@ struct HistoryEntry {
   int64_t offset = 0;
   std::string data;  // JSON
 };
+
+// The fields a history entry and a change event (GET /_changes) share:
+// "event_id", "timestamp", "partition", "offset" and "data" (`data_json`, an
+// object's JSON text), written into the object `w` is inside.
+template <typename Writer>
+void write_event_fields(Writer& w, std::string_view event_id, std::string_view timestamp, int32_t partition,
+                        int64_t offset, std::string_view data_json) {
+  w.Key("event_id");
+  w.String(event_id.data(), static_cast<rapidjson::SizeType>(event_id.size()));
+  w.Key("timestamp");
+  w.String(timestamp.data(), static_cast<rapidjson::SizeType>(timestamp.size()));
+  w.Key("partition");
+  w.Int(partition);
+  w.Key("offset");
+  w.Int64(offset);
+  w.Key("data");
+  w.RawValue(data_json.data(), data_json.size(), rapidjson::kObjectType);
+}
 
 // Up to `limit` entries of the history of `entity_id` in `table`, oldest
 // first, after the entry of event `after_event_id` ("" from the first). False

@@ -117,16 +117,7 @@ void ChangeStream::publish(const std::vector<AppliedEvent>& batch) {
       w.StartObject();
       w.Key("table");
       w.String(e.table.data(), e.table.size());
-      w.Key("data");
-      w.RawValue(e.data.data(), e.data.size(), rapidjson::kObjectType);
-      w.Key("event_id");
-      w.String(e.event_id.data(), e.event_id.size());
-      w.Key("timestamp");
-      w.String(e.timestamp.data(), e.timestamp.size());
-      w.Key("partition");
-      w.Int(e.partition);
-      w.Key("offset");
-      w.Int64(e.offset);
+      write_event_fields(w, e.event_id, e.timestamp, e.partition, e.offset, e.data);
       w.EndObject();
       std::string text = "id: " + encode_position(topic_, next_) + "\nevent: " + event_name(e.operation) + "\ndata: ";
       text.append(buf.GetString(), buf.GetSize()).append("\n\n");

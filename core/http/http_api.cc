@@ -681,16 +681,7 @@ class Router {
         w.StartObject();
         w.Key("operation");
         w.String(e.operation.data(), e.operation.size());
-        w.Key("event_id");
-        w.String(e.event_id.data(), e.event_id.size());
-        w.Key("timestamp");
-        w.String(e.timestamp.data(), e.timestamp.size());
-        w.Key("partition");
-        w.Int(e.partition);
-        w.Key("offset");
-        w.Int64(e.offset);
-        w.Key("data");
-        w.RawValue(e.data.data(), e.data.size(), rapidjson::kObjectType);
+        write_event_fields(w, e.event_id, e.timestamp, e.partition, e.offset, e.data);
         w.EndObject();
       }
       w.EndArray();

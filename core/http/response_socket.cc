@@ -28,46 +28,47 @@ ResponseSocket::~ResponseSocket() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+namespace {
+
+// Writes as much of `data` to `fd` as it takes without blocking: the bytes
+// taken, or -1 when the client is gone (reset or closed).
+long send_some(int fd, std::string_view data) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0)
+      sent += static_cast<size_t>(n);
+    else if (n < 0 && errno == EINTR)
+      continue;
+    else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      break;
+    else
+      return -1;
+  }
+  return static_cast<long>(sent);
+}
+
+}  // namespace
+
 void ResponseSocket::send(std::string_view response, const std::function<void(std::string_view)>& queue) {
   std::lock_guard lock(mutex_);
   if (queued_ || fd_ < 0) {
     queue(response);
     return;
   }
-  size_t sent = 0;
-  while (sent < response.size()) {
-    ssize_t n = ::send(fd_, response.data() + sent, response.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      queued_ = true;
-      queue(response.substr(sent));
-      return;
-    } else {
-      return;  // the client is gone; Pistache sees it on its side and closes
-    }
+  long sent = send_some(fd_, response);
+  // Gone: Pistache sees it on its side and closes. Full: the rest goes to
+  // Pistache's queue, and so does every later response.
+  if (sent >= 0 && static_cast<size_t>(sent) < response.size()) {
+    queued_ = true;
+    queue(response.substr(static_cast<size_t>(sent)));
   }
 }
 
 long ResponseSocket::try_send(std::string_view data) {
   std::lock_guard lock(mutex_);
   if (queued_ || fd_ < 0) return -1;
-  size_t sent = 0;
-  while (sent < data.size()) {
-    ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      break;
-    } else {
-      return -1;
-    }
-  }
-  return static_cast<long>(sent);
+  return send_some(fd_, data);
 }
 
 void ResponseSocket::limit_send_buffer(int bytes) {
