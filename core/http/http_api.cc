@@ -1240,7 +1240,12 @@ void HttpApi::start() {
   state_->listener->init(cfg.http.threads, Flags<Tcp::Options>(Tcp::Options::ReuseAddr) | Tcp::Options::NoDelay);
   state_->listener->setHandler(handler);
   state_->listener->setTransportFactory([handler] { return std::make_shared<GuardedTransport>(handler); });
-  state_->listener->bind();
+  try {
+    state_->listener->bind();
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot listen on " + cfg.http.address + ":" + std::to_string(cfg.http.port) + " (" +
+                             e.what() + "); set http.port (or CLUSTERLITE_HTTP_PORT) to a free port");
+  }
   state_->listener->runThreaded();
   state_->guard->start();
 }
