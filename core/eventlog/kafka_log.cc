@@ -205,7 +205,8 @@ KafkaLog::KafkaLog(const Config& config, std::chrono::milliseconds gate_interval
 
   try {
     partitions_ = ensure_topic(producer_->c_ptr(),
-                               {config.kafka.topic, config.kafka.partitions, config.kafka.replication_factor},
+                               {config.kafka.topic, config.kafka.partitions, config.kafka.replication_factor,
+                                config.kafka.min_insync_replicas.value_or(config.kafka.replication_factor >= 3 ? 2 : 1)},
                                std::chrono::milliseconds(request_timeout_ms_));
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string(e.what()) + " (brokers: " + brokers_ + ")");

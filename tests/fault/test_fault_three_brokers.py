@@ -1,0 +1,173 @@
+"""Broker failures on a replicated topic: three Apache Kafka brokers of these
+tests alone (scripts/kafka start --brokers 3 on private ports), a topic with
+replication factor 3, min.insync.replicas=2 and unclean leader election off,
+and three nodes taking a concurrent history of creates, updates and deletes.
+Every answer is held against the topic read back with kcat afterwards
+(faultlib.check_history_against_log): nothing acknowledged is lost or
+reverted, nothing is applied twice, a 503 was never written, and the nodes'
+checksums agree.
+
+- the broker leading the users table's partition is killed with kill -9;
+- the three brokers are restarted one after the other (a rolling restart);
+- two of the three brokers are down: writes answer 503 within the bound,
+  reads go on, and writes resume once the brokers are back."""
+
+import signal
+import time
+
+import pytest
+
+from faultlib import MixedHistory, PrivateKafkaCluster, check_history_against_log, post_user
+from harness import Cluster, unique_topic, wait_converged, wait_until
+
+REQUEST_TIMEOUT_MS = 3000
+WRITE_TIMEOUT_MS = 3000
+# scripts/kafka fences a broker that stopped heartbeating after 3 s
+# (broker.session.timeout.ms) and a new leader is elected at once; the rest
+# covers librdkafka finding the new leader and a loaded machine.
+ELECTION_S = 3.0
+SLACK_S = 4.0
+
+
+@pytest.fixture
+def replicated(tmp_path, kafka3: PrivateKafkaCluster):
+    """Three nodes on a new topic of the three-broker cluster, replication 3."""
+    topic = unique_topic("cl_fault_rf3")
+    cluster = Cluster(tmp_path / "nodes", kafka3.brokers, topic)
+    extra = {"kafka": {"request_timeout_ms": REQUEST_TIMEOUT_MS, "replication_factor": 3, "min_insync_replicas": 2},
+             "http": {"write_timeout_ms": WRITE_TIMEOUT_MS}}
+    try:
+        nodes = [cluster.add_node(start=False, extra=extra) for _ in range(3)]
+        nodes[0].start(timeout=60)  # creates the topic
+        for n in nodes[1:]:
+            n.start(timeout=60)
+        for n in nodes:
+            wait_until(lambda n=n: n.request("GET", "/readyz", timeout=5).status == 200, 60, f"{n.name} ready")
+        kafka3.wait_fully_replicated(topic)
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def users_partition(kafka3: PrivateKafkaCluster, cluster: Cluster) -> dict:
+    """The partition holding the users table's events (the nodes' writes so far) and its leader."""
+    applied = cluster.nodes[0].query("SELECT partition FROM _cl_table_partitions WHERE table_name = 'users'")
+    assert len(applied) == 1, applied
+    return next(p for p in kafka3.partitions(cluster.topic) if p["partition"] == applied[0][0])
+
+
+def test_topic_is_created_replicated_with_its_guarantees(kafka3: PrivateKafkaCluster, replicated: Cluster):
+    parts = kafka3.partitions(replicated.topic)
+    assert len(parts) == 3 and all(p["replicas"] == [1, 2, 3] for p in parts), parts
+    import subprocess
+    # The topic's own settings, as the brokers report them (kafka-configs --describe).
+    out = subprocess.run(
+        ["java", "-cp", str(_kafka_libs()), "kafka.admin.ConfigCommand", "--bootstrap-server",
+         kafka3.brokers.split(",")[0], "--entity-type", "topics", "--entity-name", replicated.topic, "--describe"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "min.insync.replicas=2" in out.stdout, out.stdout
+    assert "unclean.leader.election.enable=false" in out.stdout, out.stdout
+    assert "retention.ms=-1" in out.stdout, out.stdout
+
+
+def _kafka_libs():
+    import glob
+    import os
+    version = os.environ.get("CLUSTERLITE_KAFKA_VERSION", "4.1.0")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    libs = f"{cache}/clusterlite/kafka-{version}/libs"
+    assert glob.glob(libs + "/*.jar"), f"no Kafka jars in {libs}"
+    return libs + "/*"
+
+
+def test_leader_kill9_under_load_loses_nothing(kafka3: PrivateKafkaCluster, replicated: Cluster):
+    nodes = replicated.nodes
+    history = MixedHistory(nodes)
+    history.prepare()
+    wait_converged(nodes)
+    leader = users_partition(kafka3, replicated)["leader"]
+    history.start()
+    try:
+        wait_until(lambda: history.count() >= 150, 60, "150 answers before the kill")
+        killed_at = time.monotonic()
+        kafka3.kill(leader, signal.SIGKILL)
+        # Writes resume: one started after the kill succeeds within the bound.
+        wait_until(lambda: history.ok_since(killed_at), REQUEST_TIMEOUT_MS / 1000 + ELECTION_S + SLACK_S + 10,
+                   "a write to succeed after the leader was killed")
+        first_ok = min(a.started + a.elapsed for a in history.ok_since(killed_at))
+        resumed_after = first_ok - killed_at
+        new_leader = users_partition(kafka3, replicated)["leader"]
+        wait_until(lambda: len(history.ok_since(first_ok)) >= 150, 60, "150 writes after the new leader took over")
+    finally:
+        answers = history.stop()
+    print(f"leader broker {leader} killed; broker {new_leader} leads; writes resumed after {resumed_after:.1f}s")
+    assert new_leader != leader
+    assert resumed_after <= REQUEST_TIMEOUT_MS / 1000 + ELECTION_S + SLACK_S, resumed_after
+    statuses = check_history_against_log(nodes, kafka3.brokers, replicated.topic, history, answers)
+    print("answers by status:", statuses)
+    assert sum(v for k, v in statuses.items() if k in (200, 201, 204)) >= 300, statuses
+    kafka3.start()  # the killed broker comes back and catches up
+    kafka3.wait_fully_replicated(replicated.topic)
+
+
+def test_rolling_restart_of_all_brokers_under_load_loses_nothing(kafka3: PrivateKafkaCluster, replicated: Cluster):
+    nodes = replicated.nodes
+    history = MixedHistory(nodes, delete_targets=60)
+    history.prepare()
+    wait_converged(nodes)
+    history.start()
+    try:
+        wait_until(lambda: history.count() >= 100, 60, "100 answers before the first restart")
+        for broker in (1, 2, 3):
+            kafka3.kill(broker, signal.SIGTERM, wait=60)  # a controlled shutdown moves leadership first
+            kafka3.start()
+            # The next broker goes only once this one is back in every ISR:
+            # with min.insync.replicas=2 two missing replicas stop the writes.
+            kafka3.wait_fully_replicated(replicated.topic)
+            mark = time.monotonic()
+            wait_until(lambda: len(history.ok_since(mark)) >= 30, 60, f"writes after broker {broker} came back")
+    finally:
+        answers = history.stop()
+    statuses = check_history_against_log(nodes, kafka3.brokers, replicated.topic, history, answers)
+    print("answers by status:", statuses)
+    assert sum(v for k, v in statuses.items() if k in (200, 201, 204)) >= 200, statuses
+
+
+def test_two_of_three_brokers_down_writes_503_reads_go_on(kafka3: PrivateKafkaCluster, replicated: Cluster):
+    nodes = replicated.nodes
+    known = nodes[0].create_user("Known", f"known-{unique_topic('k')}@example.org")
+    assert known.status == 201, known.body
+    known_id = known.json()["id"]
+    wait_converged(nodes)
+    leader = users_partition(kafka3, replicated)["leader"]
+    # The leader and one follower go; the one left cannot reach min.insync.replicas.
+    down = [leader, next(b for b in (1, 2, 3) if b != leader)]
+    for b in down:
+        kafka3.kill(b, signal.SIGKILL)
+    down_at = time.monotonic()
+    bound = REQUEST_TIMEOUT_MS / 1000 + SLACK_S
+    answers = []
+    while time.monotonic() < down_at + 12:
+        for n in nodes:
+            r = post_user(n, "Two Down", f"down-{n.name}-{time.monotonic_ns()}@example.org", timeout=30)
+            answers.append(r)
+            got = n.request("GET", f"/users/{known_id}", timeout=5)
+            assert got.status == 200, (n.name, got.status, got.body[:200])
+            assert n.request("GET", "/users?limit=5", timeout=5).status == 200
+    print("answers with two brokers down:", sorted((r.status, round(r.elapsed, 1)) for r in answers))
+    assert answers and all(r.status == 503 for r in answers), [(r.node, r.status, r.error) for r in answers
+                                                                if r.status != 503][:5]
+    assert all(r.elapsed <= bound for r in answers), max(r.elapsed for r in answers)
+
+    back_at = time.monotonic()
+    kafka3.start()
+    for n in nodes:
+        wait_until(lambda n=n: n.create_user("Back", f"back-{n.name}-{time.monotonic_ns()}@example.org").status == 201,
+                   60, f"{n.name} to take writes again")
+    print(f"writes resumed {time.monotonic() - back_at:.1f}s after the brokers were started again")
+    # Nothing written while they were down, everything written after it on every node.
+    wait_converged(nodes, timeout=90)
+    emails = {r[0] for r in nodes[0].query("SELECT email FROM users")}
+    assert not [r.email for r in answers if r.email in emails]
+    kafka3.wait_fully_replicated(replicated.topic)
