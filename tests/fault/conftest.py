@@ -43,8 +43,9 @@ def private_kafka(tmp_path):
 @pytest.fixture(scope="session")
 def kafka3_cluster(tmp_path_factory):
     """Three Apache Kafka brokers (KRaft) of the fault tests alone, started
-    once for the session and stopped at its end, whatever state the tests left
-    them in."""
+    once for the session. At its end they are killed: their data is thrown
+    away with the temporary folder, and a clean stop of three brokers takes
+    half a minute."""
     from faultlib import PrivateKafkaCluster
 
     kafka = PrivateKafkaCluster(tmp_path_factory.mktemp("kafka3"))
@@ -56,19 +57,10 @@ def kafka3_cluster(tmp_path_factory):
             pid = kafka.pid(b)
             if pid:
                 try:
-                    os.kill(pid, signal.SIGCONT)
+                    os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        try:
-            kafka.stop()
-        finally:
-            for b in range(1, kafka.count + 1):
-                pid = kafka.pid(b)
-                if pid:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                (kafka.state / f"broker-{b}" / "kafka.pid").unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from faultlib import MixedHistory, PrivateKafkaCluster, check_history_against_log, post_user
+from faultlib import MixedHistory, PrivateKafkaCluster, Writers, check_history_against_log
 from harness import Cluster, unique_topic, wait_converged, wait_until
 
 REQUEST_TIMEOUT_MS = 3000
@@ -147,18 +147,29 @@ def test_two_of_three_brokers_down_writes_503_reads_go_on(kafka3: PrivateKafkaCl
         kafka3.kill(b, signal.SIGKILL)
     down_at = time.monotonic()
     bound = REQUEST_TIMEOUT_MS / 1000 + SLACK_S
-    answers = []
-    while time.monotonic() < down_at + 12:
-        for n in nodes:
-            r = post_user(n, "Two Down", f"down-{n.name}-{time.monotonic_ns()}@example.org", timeout=30)
-            answers.append(r)
-            got = n.request("GET", f"/users/{known_id}", timeout=5)
-            assert got.status == 200, (n.name, got.status, got.body[:200])
-            assert n.request("GET", "/users?limit=5", timeout=5).status == 200
-    print("answers with two brokers down:", sorted((r.status, round(r.elapsed, 1)) for r in answers))
-    assert answers and all(r.status == 503 for r in answers), [(r.node, r.status, r.error) for r in answers
-                                                                if r.status != 503][:5]
-    assert all(r.elapsed <= bound for r in answers), max(r.elapsed for r in answers)
+    writers = Writers(nodes, threads=6, tag="down").start()
+    try:
+        # Reads go on meanwhile, on every node.
+        while time.monotonic() < down_at + 10:
+            for n in nodes:
+                got = n.request("GET", f"/users/{known_id}", timeout=5)
+                assert got.status == 200, (n.name, got.status, got.body[:200])
+                assert n.request("GET", "/users?limit=5", timeout=5).status == 200
+            time.sleep(0.2)
+    finally:
+        writers.stop()
+        answers = writers.join(timeout=60)
+    print("answers with two brokers down (seconds after, status, elapsed):",
+          [(round(r.started - down_at, 1), r.status, round(r.elapsed, 1)) for r in answers])
+    # A write whose bytes librdkafka had handed to the dying leader's
+    # connection may have been written: 504 (outcome unknown), after both
+    # bounds. Every later one is a certain refusal: 503 within the log's bound.
+    settled = [r for r in answers if r.started > down_at + 1.0]
+    assert len(settled) >= 12, len(settled)
+    assert all(r.status == 503 for r in settled), [(r.node, r.status, r.error) for r in settled if r.status != 503][:5]
+    assert all(r.elapsed <= bound for r in settled), max(r.elapsed for r in settled)
+    assert all(r.status in (503, 504) for r in answers), [(r.node, r.status, r.error) for r in answers][:5]
+    assert all(r.elapsed <= bound + WRITE_TIMEOUT_MS / 1000 for r in answers), max(r.elapsed for r in answers)
 
     back_at = time.monotonic()
     kafka3.start()
