@@ -1,0 +1,106 @@
+"""Partitions added to the topic while the cluster takes writes: every node
+notices within seconds, applies the new partitions, and keeps appending the
+users table to the partition its events are in, although the hash of its name
+over the new partition count points elsewhere. No event is lost, every node
+converges, and the table's events stay in one order (docs/operations.md,
+"Adding partitions"). A node that joins afterwards with an empty database
+replays the log and appends to the same partition."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness import REPO, Cluster, unique_topic, wait_converged, wait_until
+
+sys.path.insert(0, str(REPO / "tests" / "fault"))
+from faultlib import MixedHistory, check_history_against_log, read_log  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+BEFORE = 2
+
+
+def murmur2_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (and librdkafka's murmur2_random) picks for a key."""
+    m, h = 0x5BD1E995, (0x9747B28C ^ len(key)) & 0xFFFFFFFF
+    for i in range(0, len(key) // 4 * 4, 4):
+        k = int.from_bytes(key[i:i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    rest = key[len(key) // 4 * 4:]
+    if len(rest) >= 3:
+        h ^= rest[2] << 16
+    if len(rest) >= 2:
+        h ^= rest[1] << 8
+    if rest:
+        h ^= rest[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions
+
+
+def add_partitions(brokers: str, topic: str, total: int) -> None:
+    version = os.environ.get("CLUSTERLITE_KAFKA_VERSION", "4.1.0")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clusterlite" / f"kafka-{version}"
+    assert (cache / ".complete").exists(), f"no Kafka jars in {cache} (scripts/kafka start fetches them)"
+    res = subprocess.run(["java", "-cp", f"{cache}/libs/*", str(HERE / "AddPartitions.java"), brokers.split(",")[0],
+                          topic, str(total)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_partitions_added_under_writes_keep_each_table_in_one_partition(tmp_path, brokers):
+    # A new count under which "users" hashes to another partition than before:
+    # otherwise the test could not tell the rule from the hash.
+    after = next(n for n in range(BEFORE + 1, 20)
+                 if murmur2_partition(b"users", n) != murmur2_partition(b"users", BEFORE))
+    cluster = Cluster(tmp_path / "nodes", brokers, unique_topic("cl_grow"))
+    extra = {"kafka": {"partitions": BEFORE}}
+    try:
+        nodes = [cluster.add_node(start=False, extra=extra) for _ in range(3)]
+        nodes[0].start(timeout=60)
+        for n in nodes[1:]:
+            n.start(timeout=60)
+        history = MixedHistory(nodes, threads=4, delete_targets=40)
+        history.prepare()
+        wait_converged(nodes)
+        home = murmur2_partition(b"users", BEFORE)
+        assert {r["partition"] for r in read_log(brokers, cluster.topic)} == {home}
+        history.start()
+        try:
+            wait_until(lambda: history.count() >= 100, 60, "100 answers before the partitions are added")
+            add_partitions(brokers, cluster.topic, after)
+            added_at = time.monotonic()
+            for n in nodes:
+                wait_until(lambda n=n: len(n.status()["partitions"]) == after, 15,
+                           f"{n.name} to apply {after} partitions")
+            noticed = time.monotonic() - added_at
+            wait_until(lambda: len(history.ok_since(added_at)) >= 150, 60, "150 writes after the change")
+        finally:
+            answers = history.stop()
+        print(f"{BEFORE} -> {after} partitions; all nodes applied them {noticed:.1f}s after the change; "
+              f"users hashes to {murmur2_partition(b'users', after)} now, stays on {home}")
+
+        # A node that joins now replays the log and appends where the table is.
+        late = cluster.add_node(start=False, extra=extra)
+        late.start(timeout=60)
+        r = late.create_user("Late", "late-node@example.org")
+        assert r.status == 201, (r.status, r.body[:300])
+        nodes.append(late)
+
+        statuses = check_history_against_log(nodes, brokers, cluster.topic, history, answers)
+        print("answers by status:", statuses)
+        records = read_log(brokers, cluster.topic)
+        assert {r["partition"] for r in records} == {home}
+        assert any(r["key"] == "users" for r in records)
+        for n in nodes:
+            status = n.status()
+            assert status["misrouted_tables"] == [], (n.name, status["misrouted_tables"])
+            assert [p["partition"] for p in status["partitions"]] == list(range(after)), n.name
+            assert "grew from" in n.log_path.read_text(errors="replace") or n is late, n.name
+    finally:
+        cluster.close()
