@@ -786,9 +786,11 @@ class Router {
   // (it is catching up, or the table is new on another node): the write then
   // waits until this node has applied the log's current end, so that it
   // knows, or answers 503 with Retry-After. Only a table with no event in the
-  // log goes where its name's hash points.
+  // log goes where its name's hash points. In shared mode a node applies only
+  // the partitions its group gave it, so catching up would not tell it where
+  // another node's tables are: it appends where it knows, else by the hash.
   void append_where_the_table_is(const PendingWritePtr& w, ResponderPtr r) {
-    if (s_.services.applier.partition_of(w->table)) return append_write(w, r);
+    if (cfg_.mode == Mode::kShared || s_.services.applier.partition_of(w->table)) return append_write(w, r);
     with_consistency(true, r, [router = *this, w, r]() mutable { router.append_write(w, r); });
   }
 
