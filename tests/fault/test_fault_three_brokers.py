@@ -73,6 +73,30 @@ def test_topic_is_created_replicated_with_its_guarantees(kafka3: PrivateKafkaClu
     assert "retention.ms=-1" in out.stdout, out.stdout
 
 
+def test_cluster_up_with_three_brokers_creates_a_replicated_topic(tmp_path, kafka3: PrivateKafkaCluster):
+    """scripts/cluster up --brokers 3 (here on the three brokers of these
+    tests): the nodes get all three addresses and create the topic with
+    replication factor 3 and min.insync.replicas 2."""
+    from harness import Launcher
+    topic = unique_topic("cl_launch_rf3")
+    launcher = Launcher(tmp_path, kafka3.brokers, topic, nodes=1)
+    try:
+        up = launcher.run("up", "--nodes", "1", "--brokers", "3")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "replication factor 3, min.insync.replicas 2" in up.stdout, up.stdout
+        config = json.loads((launcher.state / "node-1" / "clusterlite.json").read_text())
+        assert config["kafka"]["brokers"] == kafka3.brokers
+        assert (config["kafka"]["replication_factor"], config["kafka"]["min_insync_replicas"]) == (3, 2)
+        parts = kafka3.partitions(topic)
+        assert len(parts) == 3 and all(p["replicas"] == [1, 2, 3] for p in parts), parts
+        # The layout is fixed until `down`: another broker count is refused.
+        again = launcher.run("up", "--brokers", "1")
+        assert again.returncode != 0 and "has 3 broker(s)" in again.stderr, again.stdout + again.stderr
+    finally:
+        down = launcher.run("down", timeout=120)
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
 def _kafka_libs():
     import glob
     import os
