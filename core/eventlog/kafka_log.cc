@@ -384,13 +384,13 @@ void KafkaLog::nothing_more_coming() {
 }
 
 void KafkaLog::hand_over(std::vector<Failed>& failed) {
-  // Grouped by partition (the record key's murmur2 hash, as librdkafka's own
-  // murmur2_random partitioner computes it), each group in append order is
-  // enqueued in one call; librdkafka's connection thread, woken by the first
-  // message, usually finds the rest queued and sends them as one request.
-  // A table whose events this node has applied stays on their partition,
-  // whatever the partition count is now (docs/operations.md, "Adding
-  // partitions").
+  // Grouped by partition, each group in append order is enqueued in one call;
+  // librdkafka's connection thread, woken by the first message, usually finds
+  // the rest queued and sends them as one request. A record's partition: the
+  // one its table's events are in, as this node applied them, whatever the
+  // partition count is now (docs/operations.md, "Adding partitions"); for a
+  // table with none, the murmur2 hash of the key over the current count, as
+  // librdkafka's murmur2_random partitioner (and Java clients) pick it.
   const int partitions = partitions_.load();
   std::map<int32_t, std::vector<PendingAppend*>> by_partition;
   for (auto& a : pending_) {
@@ -539,8 +539,11 @@ void KafkaLog::assign_added_partitions() {
   RdKafka::ErrorCode err = consumer_->assign(list);
   RdKafka::TopicPartition::destroy(list);
   if (err != RdKafka::ERR_NO_ERROR) {
-    log::error("kafka", "cannot assign the added partitions " + added + " of " + topic_ + ": " +
-                            RdKafka::err2str(err) + "; retrying");
+    // Tried again at the next poll; said once per change of the count.
+    if (partitions != assign_failed_at_)
+      log::error("kafka", "cannot assign the added partitions " + added + " of " + topic_ + ": " +
+                              RdKafka::err2str(err) + "; retrying");
+    assign_failed_at_ = partitions;
     return;
   }
   for (int32_t p = 0; p < partitions; ++p) assigned_from_.emplace(p, RdKafka::Topic::OFFSET_BEGINNING);

@@ -142,6 +142,7 @@ class KafkaLog : public EventLog {
   // Applier thread only (replica mode): the partitions assigned, and where
   // each began (its stored offset, or the beginning).
   std::map<int32_t, int64_t> assigned_from_;
+  int assign_failed_at_ = 0;  // the partition count whose assignment last failed
   std::unique_ptr<Callbacks> callbacks_;  // outlives both handles
   std::unique_ptr<RdKafka::Producer> producer_;
   // producer_'s handle of topic_, for batched enqueues. Declared after

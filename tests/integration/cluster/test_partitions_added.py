@@ -19,6 +19,10 @@ from faultlib import MixedHistory, check_history_against_log, read_log  # noqa: 
 
 HERE = Path(__file__).resolve().parent
 BEFORE = 2
+# A table the schema plugin serves (docs/entities.md) that gets its first
+# event only after the change: it goes where its name's hash points.
+NEW_TABLE_SCHEMA = {"type": "object", "properties": {"label": {"type": "string", "minLength": 1}},
+                    "required": ["label"]}
 
 
 def murmur2_partition(key: bytes, partitions: int) -> int:
@@ -58,8 +62,12 @@ def test_partitions_added_under_writes_keep_each_table_in_one_partition(tmp_path
     # otherwise the test could not tell the rule from the hash.
     after = next(n for n in range(BEFORE + 1, 20)
                  if murmur2_partition(b"users", n) != murmur2_partition(b"users", BEFORE))
+    # ... and a table whose hash over the new count is one of the added partitions.
+    new_table = next(t for t in ("gizmos", "widgets", "gadgetry", "parcels", "tickets", "orders", "notes")
+                     if murmur2_partition(t.encode(), after) >= BEFORE)
     cluster = Cluster(tmp_path / "nodes", brokers, unique_topic("cl_grow"))
-    extra = {"kafka": {"partitions": BEFORE}}
+    extra = {"kafka": {"partitions": BEFORE},
+             "plugins": {"configure": {"schema": {"settings": {"tables": {new_table: NEW_TABLE_SCHEMA}}}}}}
     try:
         nodes = [cluster.add_node(start=False, extra=extra) for _ in range(3)]
         nodes[0].start(timeout=60)
@@ -80,6 +88,10 @@ def test_partitions_added_under_writes_keep_each_table_in_one_partition(tmp_path
                            f"{n.name} to apply {after} partitions")
             noticed = time.monotonic() - added_at
             wait_until(lambda: len(history.ok_since(added_at)) >= 150, 60, "150 writes after the change")
+            # The new table's first events, through every node: on an added partition.
+            for i, n in enumerate(nodes):
+                r = n.request("POST", f"/{new_table}", {"label": f"first {i}"})
+                assert r.status == 201, (n.name, r.status, r.body[:300])
         finally:
             answers = history.stop()
         print(f"{BEFORE} -> {after} partitions; all nodes applied them {noticed:.1f}s after the change; "
@@ -95,8 +107,12 @@ def test_partitions_added_under_writes_keep_each_table_in_one_partition(tmp_path
         statuses = check_history_against_log(nodes, brokers, cluster.topic, history, answers)
         print("answers by status:", statuses)
         records = read_log(brokers, cluster.topic)
-        assert {r["partition"] for r in records} == {home}
-        assert any(r["key"] == "users" for r in records)
+        assert {r["partition"] for r in records if r["key"] == "users"} == {home}
+        assert {r["partition"] for r in records if r["key"] == new_table} == {murmur2_partition(new_table.encode(),
+                                                                                                after)}
+        assert murmur2_partition(new_table.encode(), after) >= BEFORE
+        rows = {n.name: sorted(r[0] for r in n.query(f"SELECT label FROM {new_table}")) for n in nodes}
+        assert all(v == [f"first {i}" for i in range(3)] for v in rows.values()), rows
         for n in nodes:
             status = n.status()
             assert status["misrouted_tables"] == [], (n.name, status["misrouted_tables"])
