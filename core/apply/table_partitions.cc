@@ -88,7 +88,7 @@ void TablePartitions::warn(const std::string& table, const Table& t) const {
   log::warn("applier", "table " + table + " has events on partitions " + parts + " of " + topic_ +
                            ": its events are no longer in one order, and nodes may apply them differently. A "
                            "producer does not key the table's events by its name (a round-robin partitioner?), "
-                           "or the topic's partitions changed; see docs/events.md, \"Producing events\"");
+                           "or the topic's partitions changed; see docs/events.md, \"Misrouted events\"");
 }
 
 std::vector<MisroutedTable> TablePartitions::misrouted() const {

@@ -128,7 +128,7 @@ std::string metrics_text(const NodeServices& sv, const ConnectionGuard& guard) {
   for (auto& t : sv.applier.misrouted()) misrouted["{table=\"" + label(t.table) + "\"}"] = t.misrouted_events;
   append_metric(out, "clusterlite_events_misrouted_total", "counter",
                 "Events of a table that arrived on another partition than the table's first one: the table's "
-                "events are not in one order (docs/events.md, \"Producing events\").",
+                "events are not in one order (docs/events.md, \"Misrouted events\").",
                 misrouted);
   std::map<std::string, uint64_t> held;
   for (auto& t : sv.applier.pending()) held["{table=\"" + label(t.table) + "\"}"] = t.held_events;
