@@ -6,18 +6,15 @@ converges, and the table's events stay in one order (docs/operations.md,
 "Adding partitions"). A node that joins afterwards with an empty database
 replays the log and appends to the same partition."""
 
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from harness import REPO, Cluster, unique_topic, wait_converged, wait_until
+from harness import BUILD_DIR, REPO, Cluster, unique_topic, wait_converged, wait_until
 
 sys.path.insert(0, str(REPO / "tests" / "fault"))
 from faultlib import MixedHistory, check_history_against_log, read_log  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 BEFORE = 2
 # A table the schema plugin serves (docs/entities.md) that gets its first
 # event only after the change: it goes where its name's hash points.
@@ -49,11 +46,10 @@ def murmur2_partition(key: bytes, partitions: int) -> int:
 
 
 def add_partitions(brokers: str, topic: str, total: int) -> None:
-    version = os.environ.get("CLUSTERLITE_KAFKA_VERSION", "4.1.0")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clusterlite" / f"kafka-{version}"
-    assert (cache / ".complete").exists(), f"no Kafka jars in {cache} (scripts/kafka start fetches them)"
-    res = subprocess.run(["java", "-cp", f"{cache}/libs/*", str(HERE / "AddPartitions.java"), brokers.split(",")[0],
-                          topic, str(total)], capture_output=True, text=True, timeout=120)
+    """Raises the topic's partition count, as kafka-topics.sh --alter would."""
+    tool = BUILD_DIR / "bin" / "clusterlite-add-partitions"
+    assert tool.exists(), f"no {tool}; build the tree (cmake --build)"
+    res = subprocess.run([str(tool), brokers, topic, str(total)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr[-3000:]
 
 
