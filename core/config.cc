@@ -190,6 +190,11 @@ Config parse_config(const std::string& text, const std::string& base_dir) {
     r.str("topic", c.kafka.topic);
     r.integer("partitions", c.kafka.partitions, 1, 10000);
     r.integer("replication_factor", c.kafka.replication_factor, 1, 100);
+    if (r.find("min_insync_replicas")) {
+      int min_isr = 1;
+      r.integer("min_insync_replicas", min_isr, 1, 100);
+      c.kafka.min_insync_replicas = min_isr;
+    }
     r.str("group_id", c.kafka.group_id);
     r.integer("request_timeout_ms", c.kafka.request_timeout_ms, 100, 600000);
     r.integer("retention_ms", c.kafka.retention_ms, -1, 1LL << 60);
@@ -320,6 +325,12 @@ void finalize_config(Config& c) {
   if (!c.mode_explicit) c.mode = c.kafka.brokers.empty() ? Mode::kStandalone : Mode::kReplica;
   if (c.mode != Mode::kStandalone && c.kafka.brokers.empty())
     fail("kafka.brokers", std::string("is required in ") + to_string(c.mode) + " mode");
+  if (c.kafka.min_insync_replicas && *c.kafka.min_insync_replicas > c.kafka.replication_factor)
+    fail("kafka.min_insync_replicas", "is " + std::to_string(*c.kafka.min_insync_replicas) +
+                                          ", more than kafka.replication_factor (" +
+                                          std::to_string(c.kafka.replication_factor) +
+                                          "): the broker would refuse every write");
+  if (!c.kafka.min_insync_replicas) c.kafka.min_insync_replicas = c.kafka.replication_factor >= 3 ? 2 : 1;
   if (c.node_id.empty() || c.node_id.size() > 64) fail("node_id", "must be 1 to 64 characters");
   for (char ch : c.node_id)
     if (!(isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.'))

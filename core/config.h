@@ -66,6 +66,10 @@ struct Config {
     std::string topic = "db_events";
     int partitions = 3;
     int replication_factor = 1;
+    // The topic's min.insync.replicas when the node creates it: how many
+    // replicas must hold an event before the broker acknowledges it (acks=all).
+    // Unset: 2 when replication_factor is 3 or more, else 1.
+    std::optional<int> min_insync_replicas;
     std::string group_id = "clusterlite";  // shared mode's consumer group
     int request_timeout_ms = 5000;         // broker unreachable: 503 after this
     int64_t retention_ms = -1;             // retention.ms of a topic the node creates; -1: unlimited

@@ -156,6 +156,9 @@ void Node::start() {
   // read and decoded while one is applied.
   applier_ = std::make_unique<Applier>(*store_, registry_, *log_, config_.applier.max_batch, listener_.get(),
                                         &metrics_, /*read_ahead=*/config_.mode == Mode::kReplica);
+  log_->keep_keys_where_they_are([applier = applier_.get()](const std::string& table) {
+    return applier->partition_of(table);
+  });
   applier_->start();
   if (changes_) {
     changes_->seed(applier_->applied());

@@ -22,7 +22,8 @@ Applier::Applier(Store& store, PluginRegistry& registry, EventLog& log, int max_
       max_batch_(max_batch),
       listener_(listener),
       metrics_(metrics),
-      read_ahead_(read_ahead) {}
+      read_ahead_(read_ahead),
+      table_partitions_(log.topic()) {}
 
 Applier::~Applier() { stop(); }
 
@@ -42,6 +43,7 @@ void Applier::start() {
   find_unserved(*registry_.current());
   load_held();
   release_held();
+  table_partitions_.load(db);
   {
     SQLite::Statement q(db, "SELECT partition, next_offset FROM _cl_offsets WHERE topic = ?");
     q.bind(1, log_.topic());
@@ -337,6 +339,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
   uint64_t rejected = 0, held_now = 0, replayed = 0;
   const bool changes = listener_ && listener_->wants_changes();
   std::set<std::string> keyed_tables;  // tables that recorded an Idempotency-Key in this batch
+  TablePartitions::Delta seen;        // the partitions each table's events came on
   auto rollback = [&] {
     // Unless SQLite already rolled back (a failed COMMIT can).
     if (sqlite3_get_autocommit(db.getHandle())) return;
@@ -366,6 +369,9 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
       TableOperations* plugin = nullptr;
       std::optional<std::string> keyed_row;  // read back to record a keyed event's outcome
       std::shared_ptr<const RecordedOutcome> earlier;
+      // Held events released now were counted when they were held.
+      if (batch.errors[i].empty() && !releasing)
+        TablePartitions::observe(seen, event.table_name, record.partition, record.offset);
       if (!batch.errors[i].empty()) {
         status = Status::Invalid("malformed event: " + batch.errors[i]);
       } else if (auto why = releasing ? std::nullopt : hold_reason(event, plugins, held)) {
@@ -463,6 +469,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
       describe_change(out.back(), event, changes);
     }
     for (const std::string& table : keyed_tables) forget_dead_outcomes(db, statements_, table);
+    table_partitions_.save(db, statements_, seen);
     if (releasing) {
       // Released events keep their place in the log; the offsets are past them already.
       const std::string& table = batch.events.front().table_name;
@@ -495,6 +502,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
     rollback();
     throw;
   }
+  table_partitions_.committed(seen);
   std::lock_guard lock(mutex_);
   if (!releasing)
     for (auto& [partition, offset] : next) applied_[partition] = offset;

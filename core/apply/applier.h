@@ -39,6 +39,7 @@
 
 #include "apply/idempotency.h"
 #include "apply/rejection_log.h"
+#include "apply/table_partitions.h"
 #include "eventlog/event_codec.h"
 #include "eventlog/event_log.h"
 #include "metrics.h"
@@ -168,6 +169,13 @@ class Applier {
 
   // Next offset to apply per partition, as committed.
   std::map<int32_t, int64_t> applied() const;
+  // Tables whose events arrived on more than one partition (TablePartitions).
+  std::vector<MisroutedTable> misrouted() const { return table_partitions_.misrouted(); }
+  // The partition the events of `table` applied here are in (the first one,
+  // if it is misrouted); std::nullopt when none was applied yet.
+  std::optional<int32_t> partition_of(const std::string& table) const {
+    return table_partitions_.first_partition(table);
+  }
   ApplierStats stats() const;
 
   // Applies `records` in one transaction; the applier thread's unit of work,
@@ -235,6 +243,7 @@ class Applier {
   std::map<std::string, PendingTable, std::less<>> held_;  // guarded by mutex_; written by the applier thread
   std::atomic<bool> any_held_{false};                        // !held_.empty()
   std::set<std::string, std::less<>> unserved_;              // guarded by mutex_
+  TablePartitions table_partitions_;  // applier thread writes, any thread reads
   std::atomic<bool> any_unserved_{false};                    // !unserved_.empty()
 
   // install() requests, run by the applier thread (guarded by queue_mutex_).

@@ -54,6 +54,17 @@ class EventLog {
   // waits as soon as it can instead of waiting for more. Any thread.
   virtual void nothing_more_coming() {}
 
+  // Where the events of a key already are: the partition of the earlier
+  // events of a table, as this node applied them; std::nullopt when it has
+  // applied none.
+  using KnownPartition = std::function<std::optional<int32_t>(const std::string& key)>;
+
+  // A log of several partitions appends a key to the partition `known` names
+  // for it, and a key it does not know to the partition its hash picks over
+  // the current partition count: a table stays on one partition also when
+  // partitions are added to the log. Set once, before the first append.
+  virtual void keep_keys_where_they_are(KnownPartition known) { (void)known; }
+
   // Consumer side, called only by the applier thread. `start` positions the
   // consumer on the partitions this node applies, reading start offsets from
   // `stored` (also on later reassignment in shared mode).

@@ -42,8 +42,17 @@ void create_topic(rd_kafka_t* handle, const TopicSpec& spec, Clock::time_point d
   NewTopicPtr topic(
       rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, spec.replication_factor, errstr, sizeof errstr));
   if (!topic) fail(spec, errstr);
-  if (rd_kafka_NewTopic_set_config(topic.get(), "retention.ms", std::to_string(spec.retention_ms).c_str()))
-    fail(spec, "cannot set retention.ms");
+  // The settings the log's guarantees rest on (docs/operations.md): the log
+  // is trimmed only as kafka.retention_ms says (unlimited by default: nodes
+  // that fall behind it need a peer's snapshot); an event is acknowledged
+  // (acks=all) once min.insync.replicas replicas hold it; and a replica that
+  // missed acknowledged events never becomes leader.
+  const std::string retention = std::to_string(spec.retention_ms);
+  const std::string min_isr = std::to_string(spec.min_insync_replicas);
+  for (auto [key, value] : {std::pair<const char*, const char*>{"retention.ms", retention.c_str()},
+                            {"min.insync.replicas", min_isr.c_str()},
+                            {"unclean.leader.election.enable", "false"}})
+    if (rd_kafka_NewTopic_set_config(topic.get(), key, value)) fail(spec, std::string("cannot set ") + key);
 
   OptionsPtr options(rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS));
   int timeout = remaining_ms(deadline);
@@ -68,7 +77,8 @@ void create_topic(rd_kafka_t* handle, const TopicSpec& spec, Clock::time_point d
     rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       log::info("kafka", "created topic " + spec.name + " with " + std::to_string(spec.partitions) +
-                             " partitions, replication factor " + std::to_string(spec.replication_factor));
+                             " partitions, replication factor " + std::to_string(spec.replication_factor) +
+                             ", min.insync.replicas " + std::to_string(spec.min_insync_replicas));
     } else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
       const char* msg = rd_kafka_topic_result_error_string(results[i]);
       fail(spec, msg && *msg ? msg : rd_kafka_err2str(err));
@@ -76,21 +86,29 @@ void create_topic(rd_kafka_t* handle, const TopicSpec& spec, Clock::time_point d
   }
 }
 
-// Number of partitions once every one has a leader, or 0 while not (yet).
-int ready_partitions(rd_kafka_t* handle, const std::string& name, int timeout_ms) {
+struct TopicShape {
+  int partitions = 0;      // 0: unknown, or some partition has no leader yet
+  int fewest_replicas = 0;  // the smallest replica count of any partition
+};
+
+// The topic's partitions once every one has a leader, and their replicas.
+TopicShape topic_shape(rd_kafka_t* handle, const std::string& name, int timeout_ms, bool need_leaders) {
   std::unique_ptr<rd_kafka_topic_t, Deleter<rd_kafka_topic_t, rd_kafka_topic_destroy>> topic(
       rd_kafka_topic_new(handle, name.c_str(), nullptr));
   const rd_kafka_metadata_t* raw = nullptr;
-  if (rd_kafka_metadata(handle, 0, topic.get(), &raw, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+  if (rd_kafka_metadata(handle, 0, topic.get(), &raw, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
   MetadataPtr md(raw, &destroy_metadata);
   for (int i = 0; i < md->topic_cnt; ++i) {
     const rd_kafka_metadata_topic_t& t = md->topics[i];
     if (name != t.topic || t.err != RD_KAFKA_RESP_ERR_NO_ERROR || t.partition_cnt == 0) continue;
-    for (int p = 0; p < t.partition_cnt; ++p)
-      if (t.partitions[p].leader < 0) return 0;
-    return t.partition_cnt;
+    TopicShape shape{t.partition_cnt, t.partitions[0].replica_cnt};
+    for (int p = 0; p < t.partition_cnt; ++p) {
+      if (need_leaders && t.partitions[p].leader < 0) return {};
+      shape.fewest_replicas = std::min(shape.fewest_replicas, t.partitions[p].replica_cnt);
+    }
+    return shape;
   }
-  return 0;
+  return {};
 }
 
 }  // namespace
@@ -100,15 +118,26 @@ int ensure_topic(rd_kafka_t* handle, const TopicSpec& spec, std::chrono::millise
   create_topic(handle, spec, deadline);
   for (;;) {
     int timeout_ms = std::max(remaining_ms(deadline), 100);
-    if (int n = ready_partitions(handle, spec.name, timeout_ms); n > 0) {
+    if (TopicShape shape = topic_shape(handle, spec.name, timeout_ms, true); shape.partitions > 0) {
+      int n = shape.partitions;
       if (n != spec.partitions)
         log::warn("kafka", "topic " + spec.name + " has " + std::to_string(n) + " partitions (configured " +
                                std::to_string(spec.partitions) + "); using " + std::to_string(n));
+      if (shape.fewest_replicas < spec.replication_factor)
+        log::warn("kafka", "topic " + spec.name + " has partitions with " + std::to_string(shape.fewest_replicas) +
+                               " replica(s) (configured kafka.replication_factor " +
+                               std::to_string(spec.replication_factor) +
+                               "); the node does not change an existing topic: raise it with Kafka's tools "
+                               "(docs/operations.md)");
       return n;
     }
     if (Clock::now() >= deadline) fail(spec, "the topic's partitions have no leader yet");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+int current_partition_count(rd_kafka_t* handle, const std::string& topic, int timeout_ms) {
+  return topic_shape(handle, topic, timeout_ms, false).partitions;
 }
 
 }  // namespace clusterlite

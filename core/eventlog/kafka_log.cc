@@ -206,7 +206,8 @@ KafkaLog::KafkaLog(const Config& config, std::chrono::milliseconds gate_interval
   try {
     partitions_ = ensure_topic(producer_->c_ptr(),
                                {config.kafka.topic, config.kafka.partitions, config.kafka.replication_factor,
-                                config.kafka.retention_ms},
+                                config.kafka.retention_ms,
+                                config.kafka.min_insync_replicas.value_or(config.kafka.replication_factor >= 3 ? 2 : 1)},
                                std::chrono::milliseconds(request_timeout_ms_));
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string(e.what()) + " (brokers: " + brokers_ + ")");
@@ -227,7 +228,12 @@ KafkaLog::KafkaLog(const Config& config, std::chrono::milliseconds gate_interval
   // then waits ~400 ms with it. 50 ms bounds that stall, for about 1% of one
   // CPU between an idle broker and three idle nodes (docs/design.md).
   set(*cconf, "fetch.wait.max.ms", "50", Origin::kCore);
-  if (shared_) set(*cconf, "rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()));
+  if (shared_) {
+    set(*cconf, "rebalance_cb", static_cast<RdKafka::RebalanceCb*>(callbacks_.get()));
+    // Partitions added to the topic join the group's assignment at the next
+    // metadata refresh: within a second, not librdkafka's default 5 minutes.
+    set(*cconf, "topic.metadata.refresh.interval.ms", "1000", Origin::kCore);
+  }
   user(*cconf);
   consumer_.reset(RdKafka::KafkaConsumer::create(cconf.get(), errstr));
   if (!consumer_) throw std::runtime_error("cannot create the Kafka consumer: " + errstr);
@@ -244,7 +250,7 @@ KafkaLog::KafkaLog(const Config& config, std::chrono::milliseconds gate_interval
     name_this_thread("cl-kafka-probe");
     probe_loop();
   });
-  log::info("kafka", "connected to " + brokers_ + ", topic " + topic_ + " (" + std::to_string(partitions_) +
+  log::info("kafka", "connected to " + brokers_ + ", topic " + topic_ + " (" + std::to_string(partitions_.load()) +
                          " partitions, " + (shared_ ? "group " + config.kafka.group_id : "every partition") + ")");
 }
 
@@ -304,21 +310,38 @@ void KafkaLog::probe_loop() {
   for (;;) {
     probe_wake_.wait_for(lock, kProbeInterval, [&] { return closing_ || !suspicion_.empty(); });
     if (closing_) return;
-    if (reachable_ && suspicion_.empty()) continue;
-    // A connection error may be an idle connection the broker closed, which
-    // librdkafka reopens on demand: only a broker that does not answer a
-    // metadata request counts as unreachable. Nothing says when it answers
-    // again while no record flows, so keep asking until it does.
+    const bool probe = !reachable_ || !suspicion_.empty();
     std::string why = suspicion_.empty() ? "no answer to a metadata request" : std::move(suspicion_);
     suspicion_.clear();
     lock.unlock();
-    RdKafka::Metadata* md = nullptr;
     auto timeout_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(kProbeInterval).count());
-    bool answered = producer_->metadata(false, nullptr, &md, timeout_ms) == RdKafka::ERR_NO_ERROR;
-    delete md;
-    set_reachable(answered, why);
+    if (probe) {
+      // A connection error may be an idle connection the broker closed, which
+      // librdkafka reopens on demand: only a broker that does not answer a
+      // metadata request counts as unreachable. Nothing says when it answers
+      // again while no record flows, so keep asking until it does.
+      RdKafka::Metadata* md = nullptr;
+      bool answered = producer_->metadata(false, nullptr, &md, timeout_ms) == RdKafka::ERR_NO_ERROR;
+      delete md;
+      set_reachable(answered, why);
+    }
+    if (reachable_) watch_partition_count();
     lock.lock();
   }
+}
+
+void KafkaLog::watch_partition_count() {
+  auto timeout_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(kProbeInterval).count());
+  // Also refreshes librdkafka's own view of the topic, so that the producer
+  // can append to a partition added just now.
+  int now = current_partition_count(producer_->c_ptr(), topic_, timeout_ms);
+  int before = partitions_.load();
+  if (now <= before) return;  // unknown (0), or unchanged: Kafka never removes partitions
+  partitions_.store(now);
+  log::warn("kafka", "topic " + topic_ + " grew from " + std::to_string(before) + " to " + std::to_string(now) +
+                         " partitions; this node now applies the new ones too. Tables keep appending to the "
+                         "partition their events are in; a new table goes where its name's hash over " +
+                         std::to_string(now) + " partitions points (docs/operations.md, \"Adding partitions\")");
 }
 
 void KafkaLog::append(const std::string& key, std::string value, AppendCallback done) {
@@ -362,15 +385,23 @@ void KafkaLog::nothing_more_coming() {
 }
 
 void KafkaLog::hand_over(std::vector<Failed>& failed) {
-  // Grouped by partition (the record key's murmur2 hash, as librdkafka's own
-  // murmur2_random partitioner computes it), each group in append order is
-  // enqueued in one call; librdkafka's connection thread, woken by the first
-  // message, usually finds the rest queued and sends them as one request.
+  // Grouped by partition, each group in append order is enqueued in one call;
+  // librdkafka's connection thread, woken by the first message, usually finds
+  // the rest queued and sends them as one request. A record's partition: the
+  // one its table's events are in, as this node applied them, whatever the
+  // partition count is now (docs/operations.md, "Adding partitions"); for a
+  // table with none, the murmur2 hash of the key over the current count, as
+  // librdkafka's murmur2_random partitioner (and Java clients) pick it.
+  const int partitions = partitions_.load();
   std::map<int32_t, std::vector<PendingAppend*>> by_partition;
-  for (auto& a : pending_)
-    by_partition[rd_kafka_msg_partitioner_murmur2_random(topic_handle_.get(), a.key.data(), a.key.size(), partitions_,
-                                                         nullptr, nullptr)]
-        .push_back(&a);
+  for (auto& a : pending_) {
+    std::optional<int32_t> known = known_partition_ ? known_partition_(a.key) : std::nullopt;
+    int32_t partition = known && *known < partitions
+                            ? *known
+                            : rd_kafka_msg_partitioner_murmur2_random(topic_handle_.get(), a.key.data(),
+                                                                      a.key.size(), partitions, nullptr, nullptr);
+    by_partition[partition].push_back(&a);
+  }
   for (auto& [partition, appends] : by_partition) {
     std::vector<rd_kafka_message_t> messages(appends.size());
     for (size_t i = 0; i < appends.size(); ++i) {
@@ -432,9 +463,10 @@ void KafkaLog::start(StoredOffsets stored) {
     return;
   }
   std::vector<RdKafka::TopicPartition*> partitions;
-  for (int32_t p = 0; p < partitions_; ++p)
-    partitions.push_back(
-        RdKafka::TopicPartition::create(topic_, p, stored_(p).value_or(RdKafka::Topic::OFFSET_BEGINNING)));
+  for (int32_t p = 0; p < partitions_; ++p) {
+    assigned_from_[p] = stored_(p).value_or(RdKafka::Topic::OFFSET_BEGINNING);
+    partitions.push_back(RdKafka::TopicPartition::create(topic_, p, assigned_from_[p]));
+  }
   RdKafka::ErrorCode err = consumer_->assign(partitions);
   RdKafka::TopicPartition::destroy(partitions);
   if (err != RdKafka::ERR_NO_ERROR)
@@ -488,8 +520,40 @@ void KafkaLog::rebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode er
   log::info("kafka", "group revoked partitions [" + names + "] of " + topic_);
 }
 
+void KafkaLog::assign_added_partitions() {
+  const int partitions = partitions_.load();
+  if (static_cast<int>(assigned_from_.size()) >= partitions) return;
+  // The whole assignment again (assign() replaces it): each partition held
+  // before continues after the last record poll() took from it, or where it
+  // began; the added ones start at their first offset. This node never
+  // applied a record of them: it did not know them.
+  std::vector<RdKafka::TopicPartition*> list;
+  std::string added;
+  for (int32_t p = 0; p < partitions; ++p) {
+    auto taken = next_offsets_.find(p);
+    int64_t from = taken != next_offsets_.end() ? taken->second
+                   : assigned_from_.count(p)   ? assigned_from_[p]
+                                               : RdKafka::Topic::OFFSET_BEGINNING;
+    if (!assigned_from_.count(p)) added += (added.empty() ? "" : ",") + std::to_string(p);
+    list.push_back(RdKafka::TopicPartition::create(topic_, p, from));
+  }
+  RdKafka::ErrorCode err = consumer_->assign(list);
+  RdKafka::TopicPartition::destroy(list);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    // Tried again at the next poll; said once per change of the count.
+    if (partitions != assign_failed_at_)
+      log::error("kafka", "cannot assign the added partitions " + added + " of " + topic_ + ": " +
+                              RdKafka::err2str(err) + "; retrying");
+    assign_failed_at_ = partitions;
+    return;
+  }
+  for (int32_t p = 0; p < partitions; ++p) assigned_from_.emplace(p, RdKafka::Topic::OFFSET_BEGINNING);
+  log::info("kafka", "applying the added partitions " + added + " of " + topic_ + " from their first offset");
+}
+
 void KafkaLog::poll(std::vector<LogRecord>& out, size_t max, std::chrono::milliseconds wait) {
   if (closing_) return;
+  if (!shared_) assign_added_partitions();
   polling_out_ = &out;
   polling_from_ = out.size();
   // The first look does not wait: an empty queue while the log has more

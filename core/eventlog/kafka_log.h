@@ -1,7 +1,9 @@
 // KafkaLog: the event log on Apache Kafka or Redpanda (librdkafka C++ API).
 //
-// Producer: idempotent (acks=all); the record key (the table name) picks the
-// partition by murmur2, as Java clients do. Appends made while a batch is
+// Producer: idempotent (acks=all). A table's events go to the partition its
+// earlier events are in (keep_keys_where_they_are); a table with none yet to
+// the partition the murmur2 hash of its name picks over the current partition
+// count, as Java clients do. Appends made while a batch is
 // unacknowledged wait at a gate and follow as the next batch (see append()).
 // One thread serves delivery reports and runs each AppendCallback with the
 // partition and offset, or with an error once kafka.request_timeout_ms has
@@ -15,6 +17,11 @@
 // still be in the log: start() refuses a database that is behind the log's
 // first record or ahead of its end, and a later fetch outside the log makes
 // the node unready instead of jumping (auto.offset.reset=error).
+//
+// Partitions added to the topic: the probe thread reads the partition count
+// every second; a node in replica mode then consumes the new partitions from
+// their first offset, and in shared mode the group's next rebalance hands
+// them out (metadata refreshed every second).
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -61,14 +68,15 @@ class KafkaLog : public EventLog {
   const std::string& topic() const override { return topic_; }
   void append(const std::string& key, std::string value, AppendCallback done) override;
   void nothing_more_coming() override;
+  void keep_keys_where_they_are(KnownPartition known) override { known_partition_ = std::move(known); }
   void start(StoredOffsets stored) override;
   void poll(std::vector<LogRecord>& out, size_t max, std::chrono::milliseconds wait) override;
   std::optional<std::map<int32_t, int64_t>> end_offsets(std::chrono::milliseconds timeout) override;
   bool reachable() const override { return reachable_ && !fatal_; }
   void close() override;
 
-  // Partitions of the topic, as found at start-up.
-  int partition_count() const { return partitions_; }
+  // Partitions of the topic, as last read from the cluster's metadata.
+  int partition_count() const { return partitions_.load(); }
 
   // Where each partition of the log begins and ends now: the offset of its
   // first record still kept (0 until retention or DeleteRecords removed
@@ -111,6 +119,13 @@ class KafkaLog : public EventLog {
   void producer_loop();
   void probe_loop();
   void set_reachable(bool reachable, const std::string& why);
+  // Probe thread: reads the topic's partition count; a larger one is taken
+  // into partitions_ (appends and end offsets) and logged.
+  void watch_partition_count();
+  // Applier thread, in poll() (replica mode): assigns partitions added to
+  // the topic since the last assignment, from their first offset; the
+  // partitions assigned before keep their positions.
+  void assign_added_partitions();
   // A connection error was seen: has the probe thread check the broker.
   void suspect(const std::string& why);
   // One attempt at end_offsets(); std::nullopt on any error.
@@ -138,8 +153,13 @@ class KafkaLog : public EventLog {
   const bool shared_;
   const std::string brokers_;
   const int request_timeout_ms_;
-  int partitions_ = 0;
+  std::atomic<int> partitions_{0};
   StoredOffsets stored_;
+  KnownPartition known_partition_;  // set before the first append
+  // Applier thread only (replica mode): the partitions assigned, and where
+  // each began (its stored offset, or the beginning).
+  std::map<int32_t, int64_t> assigned_from_;
+  int assign_failed_at_ = 0;  // the partition count whose assignment last failed
   std::unique_ptr<Callbacks> callbacks_;  // outlives both handles
   std::unique_ptr<RdKafka::Producer> producer_;
   // producer_'s handle of topic_, for batched enqueues. Declared after

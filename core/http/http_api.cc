@@ -861,16 +861,30 @@ class Router {
   // retry of a delete finds its entity gone, and the log answers it with the
   // first delete's outcome.
   void check_then_append(const PendingWritePtr& w, ResponderPtr r) {
-    if (w->kind == WriteKind::kCreate) return append_write(w, r);
+    if (w->kind == WriteKind::kCreate) return append_where_the_table_is(w, r);
     auto held = holds_or_recorded(*w, *r);
     if (!held) return;
-    if (*held) return append_write(w, r);
+    if (*held) return append_where_the_table_is(w, r);
     with_consistency(true, r, [router = *this, w, r]() mutable {
       auto held = router.holds_or_recorded(*w, *r);
       if (!held) return;
       if (!*held) return r->problem(404, "not found: " + w->id.substr(0, 64));
-      router.append_write(w, r);
+      router.append_where_the_table_is(w, r);
     });
+  }
+
+  // The log appends a table's event to the partition of the table's events
+  // this node has applied (EventLog::keep_keys_where_they_are). When it has
+  // applied none, the log may still hold some this node has not applied yet
+  // (it is catching up, or the table is new on another node): the write then
+  // waits until this node has applied the log's current end, so that it
+  // knows, or answers 503 with Retry-After. Only a table with no event in the
+  // log goes where its name's hash points. In shared mode a node applies only
+  // the partitions its group gave it, so catching up would not tell it where
+  // another node's tables are: it appends where it knows, else by the hash.
+  void append_where_the_table_is(const PendingWritePtr& w, ResponderPtr r) {
+    if (cfg_.mode == Mode::kShared || s_.services.applier.partition_of(w->table)) return append_write(w, r);
+    with_consistency(true, r, [router = *this, w, r]() mutable { router.append_write(w, r); });
   }
 
   std::optional<bool> holds_or_recorded(const PendingWrite& w, Responder& r) {

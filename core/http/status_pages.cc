@@ -165,6 +165,12 @@ std::string metrics_text(const NodeServices& sv, const ConnectionGuard& guard) {
   append_metric(out, "clusterlite_idempotent_replays_total", "counter",
                 "Retried events (an Idempotency-Key recorded earlier) that this node did not apply again.",
                 {{"", stats.replayed}});
+  std::map<std::string, uint64_t> misrouted;
+  for (auto& t : sv.applier.misrouted()) misrouted["{table=\"" + label(t.table) + "\"}"] = t.misrouted_events;
+  append_metric(out, "clusterlite_events_misrouted_total", "counter",
+                "Events of a table that arrived on another partition than the table's first one: the table's "
+                "events are not in one order (docs/events.md, \"Misrouted events\").",
+                misrouted);
   std::map<std::string, uint64_t> held;
   for (auto& t : sv.applier.pending()) held["{table=\"" + label(t.table) + "\"}"] = t.held_events;
   append_metric(out, "clusterlite_held_events", "gauge",
@@ -309,6 +315,22 @@ std::string cluster_status_json(const NodeServices& sv) {
   w.EndArray();
   w.Key("pending_tables");
   write_pending(w, sv.applier.pending());
+  // Tables whose events arrived on more than one partition (docs/events.md).
+  w.Key("misrouted_tables");
+  w.StartArray();
+  for (auto& t : sv.applier.misrouted()) {
+    w.StartObject();
+    w.Key("table");
+    w.String(t.table.c_str());
+    w.Key("partitions");
+    w.StartArray();
+    for (int32_t p : t.partitions) w.Int(p);
+    w.EndArray();
+    w.Key("misrouted_events");
+    w.Uint64(t.misrouted_events);
+    w.EndObject();
+  }
+  w.EndArray();
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }

@@ -164,6 +164,15 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
       data TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS _cl_history_by_entity ON _cl_history (table_name, entity_id, seq);
+    CREATE TABLE IF NOT EXISTS _cl_table_partitions (
+      topic TEXT NOT NULL,
+      table_name TEXT NOT NULL,
+      partition INTEGER NOT NULL,
+      first_offset INTEGER NOT NULL,
+      events INTEGER NOT NULL,
+      seq INTEGER NOT NULL,
+      PRIMARY KEY (topic, table_name, partition)
+    ) WITHOUT ROWID;
   )sql");
   create_snapshot_origin_table(*writer_);
   for (int i = 0; i < read_connections; ++i) idle_.push_back({open_connection(path_, true, busy_timeout_ms_), 0});

@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,3 +261,246 @@ class PrivateKafka:
             return int((self.state / "kafka.pid").read_text().strip())
         except (OSError, ValueError):
             return None
+
+
+# --- A private cluster of three brokers ------------------------------------------
+
+class PrivateKafkaCluster:
+    """Apache Kafka brokers of these tests alone (scripts/kafka start --brokers N
+    with private ports and state), so a test may kill, stop and restart any of
+    them without disturbing the broker the other tests share. Broker i (1..N)
+    serves clients on port_base + i - 1."""
+
+    def __init__(self, state: Path, count: int = 3):
+        from harness import free_port_range
+        self.state = state
+        self.count = count
+        # Client ports, then controller ports: 2N ports in a row.
+        self.port_base = free_port_range(2 * count)
+        self.brokers = ",".join(f"127.0.0.1:{self.port_base + i}" for i in range(count))
+        env = {k: v for k, v in os.environ.items() if k != "CLUSTERLITE_KAFKA_BROKERS"}
+        env.update(CLUSTERLITE_KAFKA_STATE=str(state), CLUSTERLITE_KAFKA_START_TIMEOUT="150",
+                   CLUSTERLITE_KAFKA_HEAP="320m")
+        self.env = env
+
+    def _run(self, *args: str, timeout: float) -> None:
+        res = subprocess.run([str(KAFKA_SCRIPT), *args], env=self.env, capture_output=True, text=True,
+                             timeout=timeout)
+        if res.returncode != 0:
+            raise AssertionError(f"scripts/kafka {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+
+    def start(self) -> None:
+        """Starts the brokers that do not run; returns once each answers and sees all N."""
+        self._run("start", "--brokers", str(self.count), "--port-base", str(self.port_base), timeout=200)
+
+    def stop(self) -> None:
+        self._run("stop", timeout=90)
+
+    def pid(self, broker: int) -> int | None:
+        try:
+            pid = int((self.state / f"broker-{broker}" / "kafka.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def running(self) -> list[int]:
+        return [b for b in range(1, self.count + 1) if self.pid(b)]
+
+    def kill(self, broker: int, sig: int = 9, wait: float = 40.0) -> None:
+        """Sends `sig` to broker i and waits until the process is gone."""
+        pid = self.pid(broker)
+        assert pid, f"broker {broker} is not running"
+        os.kill(pid, sig)
+        wait_until(lambda: not _alive(pid), wait, f"broker {broker} (pid {pid}) to exit")
+
+    def partitions(self, topic: str) -> list[dict]:
+        """The topic's partitions as the cluster reports them: partition, leader, replicas, isr."""
+        meta = json.loads(subprocess.run(["kcat", "-L", "-J", "-b", self.brokers, "-t", topic, "-m", "5"],
+                                         capture_output=True, timeout=30, check=True).stdout)
+        out = []
+        for t in meta["topics"]:
+            if t["topic"] != topic:
+                continue
+            for p in t["partitions"]:
+                out.append({"partition": p["partition"], "leader": p["leader"],
+                            "replicas": sorted(r["id"] for r in p["replicas"]),
+                            "isr": sorted(r["id"] for r in p["isrs"])})
+        return sorted(out, key=lambda p: p["partition"])
+
+    def wait_fully_replicated(self, topic: str, timeout: float = 90.0) -> None:
+        """Until every partition of `topic` has a leader and all N replicas in sync."""
+        full = list(range(1, self.count + 1))
+        wait_until(lambda: (ps := self.partitions(topic)) and all(p["leader"] > 0 and p["isr"] == full for p in ps),
+                   timeout, f"every partition of {topic} to have all {self.count} replicas in sync", interval=0.5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) counts as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+# --- A mixed history: creates, updates and deletes --------------------------------
+
+@dataclass
+class Answer:
+    kind: str               # create | update | delete
+    key: str                # create: the email; update: the new name; delete: the user id
+    target: str | None      # update and delete: the user id
+    status: int | None      # None: no HTTP answer
+    node: str
+    started: float
+    elapsed: float
+
+
+class MixedHistory:
+    """Threads that create, update and delete users through all nodes in turn,
+    recording every answer. Each thread renames one user of its own and
+    deletes users of its own (made by prepare()), so what each thread wrote is
+    its own and the final state can be checked against the log."""
+
+    def __init__(self, nodes: list[Node], threads: int = 6, delete_targets: int = 40, pause: float = 0.01):
+        self.nodes = nodes
+        self.threads = threads
+        self.delete_count = delete_targets
+        self.pause = pause
+        self.answers: list[Answer] = []
+        self.update_target: list[str] = []
+        self.delete_targets: list[list[str]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def prepare(self) -> None:
+        def make(k: int) -> str:
+            r = self.nodes[k % len(self.nodes)].create_user(f"Target {k}", f"target-{k}-{uuid.uuid4().hex[:8]}@example.org")
+            assert r.status == 201, (r.status, r.body[:300])
+            return r.json()["id"]
+        self.update_target = [make(t) for t in range(self.threads)]
+        self.delete_targets = [[make(self.threads + t * self.delete_count + k) for k in range(self.delete_count)]
+                               for t in range(self.threads)]
+
+    def _worker(self, t: int) -> None:
+        from harness import http
+        k = 0
+        while not self._stop.is_set():
+            node = self.nodes[(t + k) % len(self.nodes)]
+            kind = ("create", "update", "delete")[k % 3]
+            marker = f"h{t}-{k}-{uuid.uuid4().hex[:8]}"
+            started = time.monotonic()
+            target = None
+            try:
+                if kind == "create":
+                    key = f"{marker}@example.org"
+                    r = http("POST", node.url + "/users", {"name": "History", "email": key}, timeout=30)
+                elif kind == "update":
+                    target = self.update_target[t]
+                    key = marker
+                    r = http("PUT", f"{node.url}/users/{target}", {"name": marker, "email": f"keep-{t}@example.org"},
+                             timeout=30)
+                else:
+                    if not self.delete_targets[t]:
+                        k += 1
+                        continue
+                    target = key = self.delete_targets[t].pop()
+                    r = http("DELETE", f"{node.url}/users/{target}", timeout=30)
+                status = r.status
+            except OSError:
+                status = None
+            with self._lock:
+                self.answers.append(Answer(kind, key, target, status, node.name, started, time.monotonic() - started))
+            k += 1
+            if self.pause:
+                time.sleep(self.pause)
+
+    def start(self) -> "MixedHistory":
+        self._workers = [threading.Thread(target=self._worker, args=(t,), daemon=True) for t in range(self.threads)]
+        for w in self._workers:
+            w.start()
+        return self
+
+    def stop(self, timeout: float = 90.0) -> list[Answer]:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for w in self._workers:
+            w.join(max(0.1, deadline - time.monotonic()))
+        assert not any(w.is_alive() for w in self._workers), "a client never got an answer"
+        with self._lock:
+            return list(self.answers)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.answers)
+
+    def ok_since(self, t: float) -> list[Answer]:
+        with self._lock:
+            return [a for a in self.answers if a.started >= t and a.status in (200, 201, 204)]
+
+
+def check_history_against_log(nodes: list[Node], brokers: str, topic: str, history: MixedHistory,
+                              answers: list[Answer]) -> dict:
+    """Holds every answer against the users table's events in the topic, read
+    back with kcat, and the nodes' databases (after they converged):
+
+    - the log holds no event twice, and every node has applied exactly the log
+      (same rows on every node, a row per INSERT not deleted later);
+    - 2xx: the write is in the log and its effect is on every node (a create's
+      row, a delete's absence, an update in the log, the target's final name
+      the last UPDATE of it in the log: nothing acknowledged was reverted);
+    - 503: the write is not in the log and applied nowhere;
+    - 504 (outcome unknown) may have gone either way; any other answer fails.
+    Returns the count of answers per status."""
+    from harness import wait_converged
+    wait_converged(nodes, timeout=120)
+    records = [rec for rec in read_log(brokers, topic) if rec["key"] == "users"]
+    events = [json.loads(rec["value"]) for rec in records]
+    ids = Counter(e["id"] for e in events)
+    twice = {k: v for k, v in ids.items() if v > 1}
+    assert not twice, f"events appended more than once: {list(twice.items())[:5]}"
+    inserted = Counter(e["data"].get("email") for e in events if e["operation"] == "INSERT")
+    assert all(v == 1 for v in inserted.values()), [k for k, v in inserted.items() if v > 1][:5]
+    renamed = {e["data"].get("name") for e in events if e["operation"] == "UPDATE"}
+    deleted = {e["data"].get("id") for e in events if e["operation"] == "DELETE"}
+    last_name: dict[str, str] = {}
+    for e in events:  # one partition holds the table: log order is this order
+        if e["operation"] == "UPDATE":
+            last_name[e["data"]["id"]] = e["data"]["name"]
+    assert len({r["partition"] for r in records}) == 1, "the users table's events are on several partitions"
+
+    rows = {r[0]: (r[1], r[2]) for r in nodes[0].query("SELECT id, name, email FROM users")}
+    for node in nodes[1:]:
+        assert {r[0]: (r[1], r[2]) for r in node.query("SELECT id, name, email FROM users")} == rows, node.name
+    emails = {email for _, email in rows.values()}
+    for target, name in last_name.items():
+        assert rows[target][0] == name, (target, rows[target], name)
+
+    statuses: Counter = Counter()
+    wrong = []
+    for a in answers:
+        statuses[a.status] += 1
+        in_log = a.key in (inserted if a.kind == "create" else renamed if a.kind == "update" else deleted)
+        if a.status == 503:
+            applied = a.key in emails if a.kind == "create" else a.kind == "delete" and a.key not in rows
+            if in_log or applied:
+                wrong.append(("503 but written", a))
+        elif a.status in (200, 201, 202, 204):
+            if not in_log:
+                wrong.append(("2xx but not in the log", a))
+            elif a.kind == "create" and a.key not in emails:
+                wrong.append(("2xx create not applied", a))
+            elif a.kind == "delete" and a.key in rows:
+                wrong.append(("2xx delete but the row is there", a))
+        elif a.status != 504:
+            wrong.append(("unexpected answer", a))
+    assert not wrong, wrong[:10]
+    return dict(statuses)

@@ -620,3 +620,48 @@ TEST_F(ApplierTest, AnEventOfTheSameVersionBuiltWithAnotherSchemaIsHeld) {
   EXPECT_NE(pending.reason.find("another schema of table users at the same version"), std::string::npos)
       << pending.reason;
 }
+
+// A table whose events arrive on a second partition is misrouted: recorded in
+// the batch's transaction, counted from its second partition on, and read
+// back by the next start. A table on one partition is never listed.
+TEST_F(ApplierTest, ATableOnTwoPartitionsIsReportedAsMisrouted) {
+  std::vector<LogRecord> batch = records(0, {insert("u1", "ann@example.com"), insert("u2", "bob@example.com")});
+  applier_->apply_batch(batch);
+  EXPECT_TRUE(applier_->misrouted().empty());
+  EXPECT_EQ(applier_->partition_of("users"), 0);
+  EXPECT_EQ(applier_->partition_of("gadgets"), std::nullopt);
+
+  // Two more on partition 1 (as a round-robin producer would put them), one
+  // more on partition 0: only those on the table's second partition count.
+  applier_->apply_batch({{1, 0, "users", insert("u3", "cy@example.com")},
+                         {1, 1, "users", insert("u4", "dee@example.com")},
+                         {0, 2, "users", insert("u5", "eve@example.com")}});
+  auto misrouted = applier_->misrouted();
+  ASSERT_EQ(misrouted.size(), 1u);
+  EXPECT_EQ(misrouted[0].table, "users");
+  EXPECT_EQ(misrouted[0].partitions, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(misrouted[0].misrouted_events, 2u);
+  EXPECT_EQ(applier_->partition_of("users"), 0) << "appends keep to the table's first partition";
+  EXPECT_EQ(count("SELECT events FROM _cl_table_partitions WHERE table_name = 'users' AND partition = 0"), 3);
+  EXPECT_EQ(count("SELECT events FROM _cl_table_partitions WHERE table_name = 'users' AND partition = 1"), 2);
+
+  // What the next start reads.
+  TablePartitions reloaded("_embedded");
+  reloaded.load(*inspect());
+  auto again = reloaded.misrouted();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].partitions, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(again[0].misrouted_events, 2u);
+}
+
+// A batch the plugin refuses is applied again with savepoints; the events of
+// its first attempt are not counted twice.
+TEST_F(ApplierTest, AFencedBatchCountsItsEventsOnce) {
+  applier_->apply_batch({{0, 0, "users", insert("u1", "ann@example.com")},
+                         {0, 1, "users", insert("u1", "ann@example.com")},
+                         {1, 0, "users", insert("u2", "bob@example.com")}});
+  EXPECT_EQ(applier_->stats().fenced_batches, 1u);
+  EXPECT_EQ(count("SELECT events FROM _cl_table_partitions WHERE table_name = 'users' AND partition = 0"), 2);
+  ASSERT_EQ(applier_->misrouted().size(), 1u);
+  EXPECT_EQ(applier_->misrouted()[0].misrouted_events, 1u);
+}

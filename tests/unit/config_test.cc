@@ -88,7 +88,7 @@ TEST(Config, EveryKeyIsRead) {
              "body_timeout_ms": 400, "keepalive_timeout_ms": 500, "max_connections": 600},
     "database": {"path": "/data/db.sqlite", "busy_timeout_ms": 10, "read_connections": 8},
     "kafka": {"brokers": "k1:9092,k2:9092", "topic": "t", "partitions": 6, "replication_factor": 3,
-              "group_id": "g", "request_timeout_ms": 1000, "properties": {"security.protocol": "SSL"}},
+              "min_insync_replicas": 3, "group_id": "g", "request_timeout_ms": 1000, "properties": {"security.protocol": "SSL"}},
     "applier": {"max_batch": 50, "max_ready_lag": 7},
     "auth": {"read_tokens": ["rrrrrrrrrrrrrrrr"], "write_tokens": ["wwwwwwwwwwwwwwww"]},
     "plugins": {"directory": "/p", "load": ["users"],
@@ -118,6 +118,7 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(c.kafka.topic, "t");
   EXPECT_EQ(c.kafka.partitions, 6);
   EXPECT_EQ(c.kafka.replication_factor, 3);
+  EXPECT_EQ(c.kafka.min_insync_replicas, 3);
   EXPECT_EQ(c.kafka.group_id, "g");
   EXPECT_EQ(c.kafka.request_timeout_ms, 1000);
   EXPECT_EQ(c.kafka.properties.at("security.protocol"), "SSL");
@@ -189,6 +190,10 @@ INSTANTIATE_TEST_SUITE_P(
         KeyCase{R"({"kafka": {"partitions": "3"}})", "config key 'kafka.partitions': must be an integer"},
         KeyCase{R"({"kafka": {"replication_factor": "1"}})",
                 "config key 'kafka.replication_factor': must be an integer"},
+        KeyCase{R"({"kafka": {"min_insync_replicas": "2"}})",
+                "config key 'kafka.min_insync_replicas': must be an integer"},
+        KeyCase{R"({"kafka": {"min_insync_replicas": 0}})",
+                "config key 'kafka.min_insync_replicas': must be between 1 and 100"},
         KeyCase{R"({"kafka": {"group_id": 1}})", "config key 'kafka.group_id': must be a string"},
         KeyCase{R"({"kafka": {"request_timeout_ms": "1"}})",
                 "config key 'kafka.request_timeout_ms': must be an integer"},
@@ -395,6 +400,21 @@ TEST(Config, FinalizeRejectsInconsistentSettings) {
   EXPECT_EQ(finalize_error(parse_config(R"({"auth":{"write_tokens":["short"]}})")),
             "config key 'auth.write_tokens': tokens must be at least 16 characters");
   EXPECT_EQ(finalize_error(parse_config(R"({"node_id":"n-1_a.b"})")), "");
+  EXPECT_EQ(finalize_error(parse_config(R"({"kafka":{"replication_factor":2,"min_insync_replicas":3}})")),
+            "config key 'kafka.min_insync_replicas': is 3, more than kafka.replication_factor (2): the broker "
+            "would refuse every write");
+}
+
+TEST(Config, MinInsyncReplicasDefaultsToTwoFromAReplicationFactorOfThree) {
+  for (auto [json, expected] : {std::pair<const char*, int>{R"({})", 1},
+                                {R"({"kafka":{"replication_factor":2}})", 1},
+                                {R"({"kafka":{"replication_factor":3}})", 2},
+                                {R"({"kafka":{"replication_factor":5}})", 2},
+                                {R"({"kafka":{"replication_factor":3,"min_insync_replicas":3}})", 3}}) {
+    Config c = parse_config(json);
+    finalize_config(c);
+    EXPECT_EQ(c.kafka.min_insync_replicas, expected) << json;
+  }
 }
 
 TEST(Config, ATokenNoClientCouldSendIsAnError) {
