@@ -333,15 +333,17 @@ class Launcher:
 
     def __init__(self, root: Path, brokers: str, topic: str, nodes: int = 3, extra_env: dict | None = None,
                  spare_nodes: int = 0):
-        self.base = free_port_range(nodes + spare_nodes + 1)
+        self.base = free_port_range(nodes + spare_nodes + 2)
         self.node_ports = [self.base + i for i in range(nodes + spare_nodes)]
         self.nginx_port = self.base + nodes + spare_nodes
+        self.https_port = self.nginx_port + 1
         self.state = root / "state"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERLITE_")}
         self.env.update({
             "CLUSTERLITE_KAFKA_BROKERS": brokers,
             "CLUSTERLITE_BUILD_DIR": str(BUILD_DIR),
             "CLUSTERLITE_CLUSTER_HTTP_PORT": str(self.nginx_port),
+            "CLUSTERLITE_CLUSTER_HTTPS_PORT": str(self.https_port),
             "CLUSTERLITE_CLUSTER_NODE_PORT_BASE": str(self.base),
             "CLUSTERLITE_CLUSTER_STATE": str(self.state),
             "CLUSTERLITE_CLUSTER_TOPIC": topic,

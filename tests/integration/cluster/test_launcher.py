@@ -1,6 +1,7 @@
 """scripts/cluster: a whole cluster (nodes + nginx) on alternate ports, the
 original README's curl examples through nginx, and a clean `down`."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -161,5 +162,59 @@ def test_add_node_starts_from_node_1s_snapshot_and_joins_nginx(tmp_path, brokers
         assert summary["rows"] == 31
         status = launcher.run("status")
         assert status.returncode == 0 and "node-3: up" in status.stdout, status.stdout
+    finally:
+        launcher.run("down", timeout=120)
+
+
+def test_launcher_cluster_with_tokens_from_the_environment(tmp_path, brokers, topic):
+    # The launcher writes its nodes' configs on every `up`: tokens come from the
+    # environment, which every node it starts inherits (README, "tokens").
+    read, write = "dashboard-token-0123", "service-token-01234"
+    launcher = Launcher(tmp_path, brokers, topic,
+                        extra_env={"CLUSTERLITE_READ_TOKENS": read, "CLUSTERLITE_WRITE_TOKENS": write})
+    try:
+        up = launcher.run("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        api = launcher.nginx_url
+        assert http("GET", f"{api}/users").status == 401
+        assert http("POST", f"{api}/users", {"name": "T", "email": "t@example.org"},
+                    {"Authorization": f"Bearer {read}"}).status == 403
+        made = http("POST", f"{api}/users", {"name": "T", "email": "t@example.org"},
+                    {"Authorization": f"Bearer {write}"})
+        assert made.status == 201, made.body
+        assert http("GET", f"{api}/users", headers={"Authorization": f"Bearer {read}"}).status == 200
+        for i in (1, 2, 3):  # every node has them, not only the one nginx chose
+            assert http("GET", f"{launcher.node_url(i)}/users").status == 401
+        assert http("GET", f"{api}/readyz").status == 200  # open, as documented
+    finally:
+        launcher.run("down", timeout=120)
+
+
+def test_launcher_serves_https_with_the_certificate_it_is_given(tmp_path, brokers, topic):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    launcher = Launcher(tmp_path, brokers, topic)
+    https = f"https://127.0.0.1:{launcher.https_port}"
+    try:
+        bad = launcher.run("up", "--tls", str(cert), str(tmp_path / "missing.pem"))
+        assert bad.returncode != 0 and "no readable key file" in bad.stderr, bad.stderr
+        up = launcher.run("up", "--tls", str(cert), str(key))
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"{https}/users" in up.stdout
+
+        def curl(*args):
+            return subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True, text=True)
+        ok = curl("--cacert", str(cert), "-o", "/dev/null", "-w", "%{http_code}", f"{https}/users")
+        assert ok.returncode == 0 and ok.stdout == "200", (ok.stdout, ok.stderr)
+        # Without the certificate to trust, curl refuses the server (60: not verified).
+        assert curl("-o", "/dev/null", f"{https}/users").returncode == 60
+        # Plain HTTP goes on, and a later `up` keeps serving HTTPS.
+        assert http("GET", f"{launcher.nginx_url}/users").status == 200
+        again = launcher.run("up")
+        assert again.returncode == 0, again.stderr
+        assert curl("--cacert", str(cert), "-o", "/dev/null", "-w", "%{http_code}", f"{https}/healthz").stdout == "200"
+        assert oct((launcher.state / "nginx" / "tls" / "key.pem").stat().st_mode & 0o777) == "0o600"
     finally:
         launcher.run("down", timeout=120)
