@@ -73,6 +73,8 @@ void SharedProgressWatcher::scan() {
 
     SQLite::Statement verdict(
         *db_, "SELECT status, reason, field FROM _cl_rejected WHERE topic = ? AND partition = ? AND offset = ?");
+    // A node without the table's plugin holds the event instead of applying it.
+    SQLite::Statement held(*db_, "SELECT 1 FROM _cl_held WHERE topic = ? AND partition = ? AND offset = ?");
     for (auto& w : hub_.armed_writes()) {
       auto it = previous_.find(w.partition);
       if (it == previous_.end() || w.offset >= it->second) continue;
@@ -84,8 +86,14 @@ void SharedProgressWatcher::scan() {
         status = rejected_status(verdict.getColumn(0).getInt(), verdict.getColumn(1).getString(),
                                  verdict.getColumn(2).getString());
       verdict.reset();
+      held.bind(1, topic_);
+      held.bind(2, w.partition);
+      held.bind(3, static_cast<int64_t>(w.offset));
+      bool is_held = held.executeStep();
+      held.reset();
       covered.push_back({w.event_id, w.partition, w.offset, std::move(status), std::nullopt});
       covered.back().from_shared_file = true;
+      covered.back().held = is_held;
     }
   }
   hub_.on_applied(std::move(covered), offsets);

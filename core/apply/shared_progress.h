@@ -4,7 +4,8 @@
 // it. While the CompletionHub has waiters, the watcher reads the shared
 // _cl_offsets every few milliseconds and reports what other nodes applied:
 // the offsets (for strong reads) and the verdict of each armed write they
-// covered, from _cl_rejected (no row there means it applied cleanly).
+// covered, from _cl_rejected (no row there means it applied cleanly) and
+// _cl_held (a node without the table's plugin holds it).
 #pragma once
 
 #include <SQLiteCpp/Database.h>

@@ -962,8 +962,11 @@ class Router {
       add_position(*r, topic, w->session, o.partition, o.offset);
       if (o.held)
         return send_accepted(*r, w->table, entity_id, event_id, o.partition, o.offset,
-                             "accepted; held on this node until it runs a plugin for this table that can apply it "
-                             "(nodes that do have applied it or will)");
+                             o.from_shared_file
+                                 ? "accepted; held by the node that applies its partition of the shared database "
+                                   "until that node runs a plugin for this table that can apply it"
+                                 : "accepted; held on this node until it runs a plugin for this table that can apply "
+                                   "it (nodes that do have applied it or will)");
       if (!o.applied)
         return send_accepted(*r, w->table, entity_id, event_id, o.partition, o.offset,
                              "accepted; not applied on this node within the write timeout");
