@@ -5,27 +5,17 @@
 //   clusterlite-delete-records <bootstrap servers> <topic>
 // Prints "partition P: log starts at O" for each partition; exit status 0
 // when every partition was trimmed, 1 otherwise, 2 on bad arguments.
-#include <librdkafka/rdkafka.h>
-
 #include <cstdio>
+
+#include "admin_tool.h"
 
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::fprintf(stderr, "usage: %s <bootstrap servers> <topic>\n", argv[0]);
     return 2;
   }
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], err, sizeof err) != RD_KAFKA_CONF_OK) {
-    std::fprintf(stderr, "%s\n", err);
-    return 2;
-  }
-  rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (!rk) {
-    std::fprintf(stderr, "%s\n", err);
-    return 2;
-  }
+  rd_kafka_t* rk = admin_tool::client(argv[1]);
+  if (!rk) return 2;
   int status = 0;
   rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, argv[2], nullptr);
   const rd_kafka_metadata_t* md = nullptr;
@@ -46,16 +36,10 @@ int main(int argc, char** argv) {
   rd_kafka_DeleteRecords_t* request = rd_kafka_DeleteRecords_new(offsets);
   rd_kafka_topic_partition_list_destroy(offsets);
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DELETERECORDS);
-  rd_kafka_AdminOptions_set_request_timeout(options, 15000, err, sizeof err);
-  rd_kafka_AdminOptions_set_operation_timeout(options, 15000, err, sizeof err);
+  rd_kafka_AdminOptions_t* options = admin_tool::options(rk, RD_KAFKA_ADMIN_OP_DELETERECORDS, 15000);
   rd_kafka_DeleteRecords(rk, &request, 1, options, queue);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 20000);
+  rd_kafka_event_t* ev = admin_tool::answer(queue, argv[1], 20000);
   if (!ev) {
-    std::fprintf(stderr, "no answer from %s within 20 s\n", argv[1]);
-    status = 1;
-  } else if (rd_kafka_event_error(ev)) {
-    std::fprintf(stderr, "%s\n", rd_kafka_event_error_string(ev));
     status = 1;
   } else {
     const rd_kafka_topic_partition_list_t* result =
