@@ -143,9 +143,11 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out, std::chrono
   }
   if (auto i = doc.FindMember("idempotency"); i != doc.MemberEnd()) {
     const rapidjson::Value& v = i->value;
-    auto key = v.IsObject() ? v.FindMember("key") : v.MemberEnd();
-    auto request = v.IsObject() ? v.FindMember("request_sha256") : v.MemberEnd();
-    auto keep = v.IsObject() ? v.FindMember("keep_seconds") : v.MemberEnd();
+    // MemberEnd() is defined only on objects: check the kind before looking in.
+    if (!v.IsObject()) return failed("idempotency must be an object with key, request_sha256 and keep_seconds");
+    auto key = v.FindMember("key");
+    auto request = v.FindMember("request_sha256");
+    auto keep = v.FindMember("keep_seconds");
     if (key == v.MemberEnd() || !key->value.IsString() ||
         !is_idempotency_key({key->value.GetString(), key->value.GetStringLength()}))
       return failed("idempotency.key must be 1 to 255 printable ASCII characters");
