@@ -218,3 +218,91 @@ def test_launcher_serves_https_with_the_certificate_it_is_given(tmp_path, broker
         assert oct((launcher.state / "nginx" / "tls" / "key.pem").stat().st_mode & 0o777) == "0o600"
     finally:
         launcher.run("down", timeout=120)
+
+
+def metric_sum(url: str, name: str, **labels: str) -> float:
+    """The sum of a Prometheus counter's samples whose labels include `labels`."""
+    total = 0.0
+    for line in http("GET", f"{url}/metrics").body.decode().splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_nginx_sends_no_traffic_to_a_node_until_it_is_ready(tmp_path, brokers, topic):
+    """A node replaying a long log is out of nginx's upstream until its /readyz
+    answers 200; a node that stops answering leaves it and comes back."""
+    import shutil
+    kcat = shutil.which("kcat") or shutil.which("kafkacat")
+    if kcat is None:
+        pytest.fail("kcat is not installed: run ./scripts/deps")
+    launcher = Launcher(tmp_path, brokers, topic, nodes=2,
+                        extra_env={"CLUSTERLITE_CLUSTER_READY_WAIT_S": "0",
+                                   "CLUSTERLITE_CLUSTER_GATE_INTERVAL_S": "0.2"})
+    api = launcher.nginx_url
+    try:
+        up = launcher.run("up", "--nodes", "2")
+        assert up.returncode == 0, up.stdout + up.stderr
+        wait_until(lambda: "out of nginx's upstream: none" in launcher.run("status").stdout, 20, "both nodes in")
+        assert http("POST", f"{api}/users", {"name": "First", "email": "first@example.org"}).status == 201
+
+        # Node 2 goes away, loses its database, and the log grows long.
+        pid = int((launcher.state / "node-2" / "node.pid").read_text())
+        subprocess.run(["kill", "-TERM", str(pid)], check=True)
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 20, "node-2 to stop")
+        for f in (launcher.state / "node-2").glob("clusterlite.db*"):
+            f.unlink()
+        n = 300_000
+        producer = subprocess.Popen([kcat, "-P", "-b", brokers, "-t", topic, "-K", "|", "-X", "linger.ms=20",
+                                     "-X", "batch.num.messages=10000"], stdin=subprocess.PIPE)
+        event = ('users|{"id":"%s","operation":"INSERT","table_name":"users","timestamp":"2026-12-01T00:00:00Z",'
+                 '"data":{"id":"%s","name":"Replayed %d","email":"replayed-%d@example.org"}}\n')
+        for start in range(0, n, 20_000):
+            producer.stdin.write("".join(
+                event % (f"00000000-0000-4000-8000-{i:012x}", f"00000000-0000-7000-8000-{i:012x}", i, i)
+                for i in range(start, start + 20_000)).encode())
+        producer.stdin.close()
+        assert producer.wait(timeout=120) == 0
+        wait_until(lambda: http("GET", f"{launcher.node_url(1)}/readyz").status == 200
+                   and http("GET", f"{launcher.node_url(1)}/users?limit=1").status == 200, 120, "node-1 to apply the log")
+
+        # `up` starts node 2 again: it replays while nginx serves from node 1 alone.
+        up = launcher.run("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "node-2: not ready yet" in up.stdout, up.stdout
+        node2 = launcher.node_url(2)
+        observed = 0
+        while http("GET", f"{node2}/readyz").status != 200:
+            before = metric_sum(node2, "clusterlite_http_requests_total", route="/{table}")
+            for _ in range(5):
+                r = http("GET", f"{api}/users?limit=1")
+                assert r.status == 200 and r.headers.get("x-clusterlite-node") == "node-1", (r.status, r.headers)
+            still_not_ready = http("GET", f"{node2}/readyz").status != 200
+            after = metric_sum(node2, "clusterlite_http_requests_total", route="/{table}")
+            if still_not_ready:
+                assert after == before, "nginx sent a table read to node-2 while it was not ready"
+                observed += 1
+        print("rounds observed while node-2 was not ready:", observed)
+        assert observed >= 3, f"node-2 was ready too soon to observe ({observed} rounds): lengthen the log"
+        # Ready now: the gate puts it back within a few of its rounds.
+        wait_until(lambda: any(http("GET", f"{api}/healthz").headers.get("x-clusterlite-node") == "node-2"
+                               for _ in range(4)), 20, "nginx to send node-2 requests once it is ready")
+        assert "node-2 ready, in" in (launcher.state / "nginx" / "gate.log").read_text()
+
+        # A node that stops answering leaves the upstream, and comes back.
+        pid = int((launcher.state / "node-2" / "node.pid").read_text())
+        subprocess.run(["kill", "-STOP", str(pid)], check=True)
+        try:
+            wait_until(lambda: "out of nginx's upstream: node-2" in launcher.run("status").stdout, 20,
+                       "the gate to take node-2 out")
+            for _ in range(10):
+                r = http("GET", f"{api}/users?limit=1", timeout=5)
+                assert r.status == 200 and r.headers.get("x-clusterlite-node") == "node-1"
+        finally:
+            subprocess.run(["kill", "-CONT", str(pid)], check=True)
+        wait_until(lambda: "out of nginx's upstream: none" in launcher.run("status").stdout, 20,
+                   "the gate to put node-2 back")
+        gate = int((launcher.state / "nginx" / "gate.pid").read_text())
+    finally:
+        launcher.run("down", timeout=120)
+    assert not Path(f"/proc/{gate}").exists(), "down left the gate running"
