@@ -91,4 +91,25 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
   return system_clock::time_point(duration_cast<system_clock::duration>(seconds(secs) + nanoseconds(nanos)));
 }
 
+std::string to_utc_rfc3339(std::string_view text, std::chrono::system_clock::time_point at) {
+  if (text.size() >= 20 && text[10] == 'T' && text.back() == 'Z') return std::string(text);
+  using namespace std::chrono;
+  std::time_t secs = static_cast<std::time_t>(floor<seconds>(at.time_since_epoch()).count());
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::string out = buf;
+  // The fraction, if any, runs from position 19 to the offset; an offset is a
+  // whole number of minutes, so it is the same in UTC.
+  size_t end = 19;
+  if (end < text.size() && text[end] == '.') {
+    ++end;
+    while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+    out.append(text.substr(19, end - 19));
+  }
+  return out + "Z";
+}
+
 }  // namespace clusterlite

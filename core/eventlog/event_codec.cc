@@ -131,6 +131,9 @@ std::string decode_event(std::string_view bytes, DatabaseEvent& out, std::chrono
   if (!is_valid_table_name(out.table_name)) return failed("invalid table_name");
   auto time = parse_rfc3339(out.timestamp);
   if (!time) return failed("timestamp is not RFC 3339");
+  // Producers other than the nodes may write any offset ("+02:00"): the event
+  // is applied with its time in UTC, the same text on every node.
+  out.timestamp = to_utc_rfc3339(out.timestamp, *time);
   if (auto v = doc.FindMember("plugin_version"); v != doc.MemberEnd()) {
     if (!v->value.IsInt() || v->value.GetInt() < 0 || v->value.GetInt() > kMaxPluginVersion)
       return failed("plugin_version must be an integer from 0 to " + std::to_string(kMaxPluginVersion));

@@ -70,12 +70,16 @@ TEST(EventCodec, WritesTheWireFieldNames) {
 }
 
 TEST(EventCodec, DecodesTheOriginalGoEvents) {
-  // The Go system wrote time.RFC3339Nano in local time: nanoseconds and an offset.
-  for (const char* ts : {"2024-11-30T15:04:05.123456789+01:00", "2024-11-30T15:04:05Z", "2024-11-30T15:04:05.5-07:30",
-                         "2024-11-30T15:04:05.123456789Z"}) {
+  // The Go system wrote time.RFC3339Nano in local time: nanoseconds and an
+  // offset. The decoded event carries the same instant in UTC.
+  for (auto [ts, utc] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"2024-11-30T15:04:05.123456789+01:00", "2024-11-30T14:04:05.123456789Z"},
+           {"2024-11-30T15:04:05Z", "2024-11-30T15:04:05Z"},
+           {"2024-11-30T15:04:05.5-07:30", "2024-11-30T22:34:05.5Z"},
+           {"2024-11-30T15:04:05.123456789Z", "2024-11-30T15:04:05.123456789Z"}}) {
     DatabaseEvent out;
     EXPECT_EQ(decode_event(event_with("timestamp", std::string("\"") + ts + "\""), out), "") << ts;
-    EXPECT_EQ(out.timestamp, ts);
+    EXPECT_EQ(out.timestamp, utc);
     EXPECT_EQ(out.operation, Operation::kInsert);
     EXPECT_EQ(out.table_name, "users");
     EXPECT_EQ(out.entity_id(), "u1");

@@ -16,13 +16,13 @@ from harness import Cluster, wait_converged, wait_until
 KCAT = shutil.which("kcat") or shutil.which("kafkacat")
 
 
-def event(operation, data, table="users", event_id=None):
+def event(operation, data, table="users", event_id=None, timestamp=None):
     return json.dumps({
         "id": event_id or str(uuid.uuid4()),
         "operation": operation,
         "table_name": table,
         "data": data,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "timestamp": timestamp or datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
     }).encode()
 
 
@@ -54,7 +54,8 @@ def test_external_producer_events_are_applied_and_malformed_ones_rejected(cluste
         ("nosuch", event("INSERT", {"id": str(uuid.uuid4()), "name": "N", "email": "n@example.org"},
                          table="nosuch")),                                # no plugin here: held, not rejected
         ("users", event("INSERT", {"id": str(uuid.uuid4()), "name": 42, "email": ["no"]})),  # wrong types
-        ("users", event("INSERT", {"id": b, "name": "Bob", "email": "bob@example.org"})),
+        ("users", event("INSERT", {"id": b, "name": "Bob", "email": "bob@example.org"},  # another time zone
+                        timestamp="2026-12-07T01:30:00.25+02:00")),
         ("users", event("UPDATE", {"id": a, "name": "Ada Lovelace", "email": "ada@example.org"})),
         ("users", event("INSERT", {"id": c, "name": "Cy", "email": "cy@example.org"})),
         ("users", event("DELETE", {"id": c})),
@@ -65,7 +66,10 @@ def test_external_producer_events_are_applied_and_malformed_ones_rejected(cluste
     assert summary["rows"] == 3  # http, Ada, Bob
     for node in nodes:
         assert node.request("GET", f"/users/{a}").json()["name"] == "Ada Lovelace", node.name
-        assert node.request("GET", f"/users/{b}").json()["email"] == "bob@example.org", node.name
+        bob = node.request("GET", f"/users/{b}").json()
+        assert bob["email"] == "bob@example.org", node.name
+        # Stored in UTC, as API writes are, the same text on every node.
+        assert bob["created_at"] == bob["updated_at"] == "2026-12-06T23:30:00.25Z", (node.name, bob)
         assert node.request("GET", f"/users/{c}").status == 404, node.name
 
     for node, before in zip(nodes, rejected_before):
