@@ -468,7 +468,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
       out.back().earlier = std::move(earlier);
       describe_change(out.back(), event, changes);
     }
-    for (const std::string& table : keyed_tables) forget_dead_outcomes(db, statements_, table);
+    for (const std::string& table : keyed_tables) forget_dead_outcomes(db, statements_, table, &forgotten_at_[table]);
     table_partitions_.save(db, statements_, seen);
     if (releasing) {
       // Released events keep their place in the log; the offsets are past them already.

@@ -222,6 +222,9 @@ class Applier {
   ApplyListener* listener_;
   Metrics* metrics_;
   StatementCache statements_;  // on the writer connection; used by the applier thread only
+  // Per table, the latest idempotency record time when its dead records were
+  // last removed (forget_dead_outcomes); applier thread only.
+  std::map<std::string, int64_t> forgotten_at_;
   RejectionLog rejection_log_;  // the applier thread's
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -26,6 +26,10 @@ constexpr const char* kForgetDead =
 constexpr const char* kHistory =
     "INSERT INTO _cl_history (table_name, entity_id, event_id, operation, timestamp, partition, offset, data) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr const char* kHistorySeq = "SELECT seq FROM _cl_history WHERE table_name = ? AND entity_id = ? AND event_id = ?";
+constexpr const char* kHistoryPage =
+    "SELECT seq, event_id, operation, timestamp, partition, offset, data FROM _cl_history "
+    "WHERE table_name = ? AND entity_id = ? AND seq > ? ORDER BY seq LIMIT ?";
 
 Operation operation_of(const std::string& text) {
   if (text == "UPDATE") return Operation::kUpdate;
@@ -104,19 +108,26 @@ void record_outcome(SQLite::Database& db, StatementCache& statements, const Data
   q->exec();
 }
 
-void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, const std::string& table) {
-  auto forget = statements.use(db, kForgetDead);
-  forget->bind(1, table);
-  forget->bind(2, latest_recorded(db, statements, table));
-  forget->exec();
+void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, const std::string& table,
+                          int64_t* last_run_us) {
+  const int64_t latest = latest_recorded(db, statements, table);
+  if (latest < *last_run_us + 1000000) return;
+  *last_run_us = latest;
+  for (int chunk = 0; chunk < 64; ++chunk) {
+    auto forget = statements.use(db, kForgetDead);
+    forget->bind(1, table);
+    forget->bind(2, latest);
+    if (forget->exec() < 256) break;
+  }
 }
 
-std::optional<RecordedOutcome> read_outcome(SQLite::Database& db, const std::string& table, const std::string& key) {
-  SQLite::Statement q(db, kFind);
-  q.bind(1, table);
-  q.bind(2, key);
-  if (!q.executeStep()) return std::nullopt;
-  return outcome_from(q);
+std::optional<RecordedOutcome> read_outcome(SQLite::Database& db, StatementCache& statements, const std::string& table,
+                                            const std::string& key) {
+  auto q = statements.use(db, kFind);
+  q->bind(1, table);
+  q->bind(2, key);
+  if (!q->executeStep()) return std::nullopt;
+  return outcome_from(*q);
 }
 
 void record_history(SQLite::Database& db, StatementCache& statements, const DatabaseEvent& event, int32_t partition,
@@ -136,28 +147,27 @@ void record_history(SQLite::Database& db, StatementCache& statements, const Data
   q->exec();
 }
 
-bool read_history(SQLite::Database& db, const std::string& table, const std::string& entity_id,
-                  const std::string& after_event_id, int limit, std::vector<HistoryEntry>& out) {
+bool read_history(SQLite::Database& db, StatementCache& statements, const std::string& table,
+                  const std::string& entity_id, const std::string& after_event_id, int limit,
+                  std::vector<HistoryEntry>& out) {
   int64_t after = 0;
   if (!after_event_id.empty()) {
-    SQLite::Statement q(db, "SELECT seq FROM _cl_history WHERE table_name = ? AND entity_id = ? AND event_id = ?");
-    q.bind(1, table);
-    q.bind(2, entity_id);
-    q.bind(3, after_event_id);
-    if (!q.executeStep()) return false;
-    after = q.getColumn(0).getInt64();
+    auto q = statements.use(db, kHistorySeq);
+    q->bind(1, table);
+    q->bind(2, entity_id);
+    q->bind(3, after_event_id);
+    if (!q->executeStep()) return false;
+    after = q->getColumn(0).getInt64();
   }
-  SQLite::Statement q(db,
-                      "SELECT seq, event_id, operation, timestamp, partition, offset, data FROM _cl_history "
-                      "WHERE table_name = ? AND entity_id = ? AND seq > ? ORDER BY seq LIMIT ?");
-  q.bind(1, table);
-  q.bind(2, entity_id);
-  q.bind(3, after);
-  q.bind(4, limit);
-  while (q.executeStep())
-    out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-                   q.getColumn(3).getString(), q.getColumn(4).getInt(), q.getColumn(5).getInt64(),
-                   q.getColumn(6).getString()});
+  auto q = statements.use(db, kHistoryPage);
+  q->bind(1, table);
+  q->bind(2, entity_id);
+  q->bind(3, after);
+  q->bind(4, limit);
+  while (q->executeStep())
+    out.push_back({q->getColumn(0).getInt64(), q->getColumn(1).getString(), q->getColumn(2).getString(),
+                   q->getColumn(3).getString(), q->getColumn(4).getInt(), q->getColumn(5).getInt64(),
+                   q->getColumn(6).getString()});
   return true;
 }
 

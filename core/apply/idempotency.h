@@ -51,14 +51,21 @@ void record_outcome(SQLite::Database& db, StatementCache& statements, const Data
                     const IdempotencyStamp& stamp, const Status& status, const std::optional<std::string>& entity,
                     int64_t event_time_us);
 
-// Removes some of `table`'s dead records (up to 256 of its oldest). Which
-// records are dead follows from the records alone, so when this runs changes
-// no decision: the applier runs it once per batch that recorded a key.
-void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, const std::string& table);
+// Removes `table`'s dead records, oldest first, in chunks of 256 (at most
+// 64 chunks a run), once the table's latest record time W has moved a second
+// past `*last_run_us` (W at the previous run, updated here): a run looks at
+// the oldest records even when none is dead, so it does not run for every
+// batch. Which records are dead follows from the records alone, so when this
+// runs changes no decision; the applier calls it after each batch that
+// recorded a key, keeping `*last_run_us` per table in memory.
+void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, const std::string& table,
+                          int64_t* last_run_us);
 
 // The record of `key` in `table`, live or not (for the answer of a request
-// whose event was applied); none when there is none.
-std::optional<RecordedOutcome> read_outcome(SQLite::Database& db, const std::string& table, const std::string& key);
+// whose event was applied); none when there is none. `statements`: the
+// cache of the connections `db` is one of (Store::read_statements()).
+std::optional<RecordedOutcome> read_outcome(SQLite::Database& db, StatementCache& statements, const std::string& table,
+                                            const std::string& key);
 
 // Appends `event`'s entry to the history of its entity.
 void record_history(SQLite::Database& db, StatementCache& statements, const DatabaseEvent& event, int32_t partition,
@@ -96,7 +103,8 @@ void write_event_fields(Writer& w, std::string_view event_id, std::string_view t
 // Up to `limit` entries of the history of `entity_id` in `table`, oldest
 // first, after the entry of event `after_event_id` ("" from the first). False
 // when `after_event_id` is not an entry of this entity's history.
-bool read_history(SQLite::Database& db, const std::string& table, const std::string& entity_id,
-                  const std::string& after_event_id, int limit, std::vector<HistoryEntry>& out);
+bool read_history(SQLite::Database& db, StatementCache& statements, const std::string& table,
+                  const std::string& entity_id, const std::string& after_event_id, int limit,
+                  std::vector<HistoryEntry>& out);
 
 }  // namespace clusterlite

@@ -664,7 +664,7 @@ class Router {
       bool exists = false;
       try {
         auto reader = store.read();
-        if (!read_history(reader.db(), table, id, after, limit + 1, entries))
+        if (!read_history(reader.db(), store.read_statements(), table, id, after, limit + 1, entries))
           return r->problem(400, "after must be the event_id of an entry of this entity's history", "after");
         if (entries.empty()) exists = plugin->get(reader.db(), id).has_value();
       } catch (const std::exception& e) {
@@ -807,7 +807,7 @@ class Router {
     *failed = false;
     try {
       auto reader = s_.services.store.read();
-      return read_outcome(reader.db(), w.table, w.idempotency.key);
+      return read_outcome(reader.db(), s_.services.store.read_statements(), w.table, w.idempotency.key);
     } catch (const std::exception& e) {
       log::error("http", std::string("reading an idempotency record failed: ") + e.what());
       r.problem(500, "read failed");

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <SQLiteCpp/Database.h>
+#include <clusterlite/statement_cache.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -106,6 +107,10 @@ class Store {
   // Blocks while every pooled connection is in use.
   Reader read();
 
+  // Prepared statements of the host's own queries on the pooled connections
+  // (idempotency records, history), kept as long as the connections are.
+  StatementCache& read_statements() { return read_statements_; }
+
   // Ends the read transactions of the pooled connections nobody borrows. The
   // writer calls it before each write transaction: an idle transaction's
   // snapshot would keep checkpoints from copying what was committed after it
@@ -127,6 +132,8 @@ class Store {
     uint64_t snapshot;
   };
   std::vector<Idle> idle_;  // guarded by mutex_
+  // Declared after the connections: destroyed (its statements finalized) first.
+  StatementCache read_statements_;
   // Commits of the writer so far, counted by its WAL hook once each is done.
   std::atomic<uint64_t> commits_{0};
 
