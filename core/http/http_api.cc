@@ -24,6 +24,7 @@
 #include "http/active_connections.h"
 #include "http/connection_guard.h"
 #include "http/guarded_transport.h"
+#include "http/list_query.h"
 #include "http/openapi.h"
 #include "http/problem.h"
 #include "http/responder.h"
@@ -233,7 +234,7 @@ class Router {
     const PluginPtr& plugin = loaded->table;
     Position session;
     if (!session_position(req, *r, session)) return;
-    if (route.endpoint == Endpoint::kList) return list(req, plugin, table, session, r);
+    if (route.endpoint == Endpoint::kList) return list(req, *loaded, table, session, r);
     if (route.endpoint == Endpoint::kCreate)
       return write(req, WriteKind::kCreate, *loaded, table, {}, session, r);
     std::string id;
@@ -558,26 +559,50 @@ class Router {
     return true;
   }
 
-  void list(const Http::Request& req, PluginPtr plugin, const std::string& table, const Position& session,
+  // GET /{table}: a page in id order (get_all, as every plugin serves), or
+  // a query (filters, search, another order) the plugin answers from its
+  // indexes (TableOperations::query, ABI 3). The parameters and the cursor
+  // are checked here, the same for every table (list_query.h).
+  void list(const Http::Request& req, const LoadedPlugin& loaded, const std::string& table, const Position& session,
             ResponderPtr r) {
-    int limit;
-    std::string after;
-    if (!page_params(req, *r, limit, after)) return;
+    std::vector<std::pair<std::string, std::string>> params;
+    for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it)
+      params.emplace_back(it->first, it->second);
+    ListRequest request;
+    ListParamError error;
+    if (!parse_list_request(params, table, loaded.fields, request, error))
+      return r->problem(400, error.message, error.parameter);
     bool wants_strong;
     std::string consistency;
     if (!strong(req, *r, wants_strong, &consistency)) return;
     auto& store = s_.services.store;
-    read_when_ready(session, wants_strong, r, [&store, plugin, table, after, limit, consistency, r] {
-      std::vector<Row> rows;
+    PluginPtr plugin = loaded.table;
+    read_when_ready(session, wants_strong, r, [&store, plugin, table, request, consistency, r] {
+      std::vector<QueryRow> rows;
       try {
         auto reader = store.read();
-        rows = plugin->get_all(reader.db(), after, limit + 1);
+        if (request.plain) {
+          for (auto& row : plugin->get_all(reader.db(), request.query.after_id, request.limit + 1))
+            rows.push_back({std::move(row.id), std::move(row.json), {}});
+        } else {
+          Query query = request.query;
+          query.limit = request.limit + 1;
+          Status status = plugin->query(reader.db(), query, rows);
+          if (status.code() == StatusCode::kInvalid) {
+            // A value that does not fit its field: the field is the parameter's name.
+            return r->problem(400, status.message(), status.field());
+          }
+          if (!status.ok()) {
+            log::error("http", "query of " + table + " failed: " + status.message());
+            return r->problem(500, "read failed");
+          }
+        }
       } catch (const std::exception& e) {
         log::error("http", std::string("list failed: ") + e.what());
         return r->problem(500, "read failed");
       }
-      bool more = static_cast<int>(rows.size()) > limit;
-      if (more) rows.resize(limit);
+      bool more = static_cast<int>(rows.size()) > request.limit;
+      if (more) rows.resize(request.limit);
       size_t bytes = 2;
       for (const auto& row : rows) bytes += row.json.size() + 1;
       std::string body;
@@ -589,9 +614,9 @@ class Router {
       }
       body.push_back(']');
       if (more)
-        r->add_header("Link", "</" + table + "?limit=" + std::to_string(limit) + "&after=" +
-                                  url_encode(rows.back().id) + consistency +
-                                  ">; rel=\"next\"");
+        r->add_header("Link", "</" + table + "?" +
+                                  next_page_params(table, request, rows.back().id, rows.back().sort_value) +
+                                  consistency + ">; rel=\"next\"");
       r->send(200, body);
     });
   }

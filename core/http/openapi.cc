@@ -157,6 +157,55 @@ Value request_schema(const Value& entity, bool update, const std::string& table,
   return out;
 }
 
+// The query parameters of table `fields` on a described table's list: its
+// orders as the order parameter's enum, q only when it has search fields,
+// and one parameter per filter, typed as the entity's property.
+void add_query_parameters(Value& path, const QueryFields& fields, const Value& entity, Alloc& a) {
+  auto get = path.FindMember("get");
+  if (get == path.MemberEnd() || !get->value.IsObject()) return;
+  auto params = get->value.FindMember("parameters");
+  if (params == get->value.MemberEnd() || !params->value.IsArray()) return;
+  Value orders(rapidjson::kArrayType);
+  orders.PushBack("id", a).PushBack("-id", a);
+  for (auto& s : fields.sorts)
+    if (s != "id") orders.PushBack(str(s, a), a).PushBack(str("-" + s, a), a);
+  Value out(rapidjson::kArrayType);
+  for (auto& param : params->value.GetArray()) {
+    auto name = param.IsObject() ? param.FindMember("name") : Value::MemberIterator();
+    bool named = param.IsObject() && name != param.MemberEnd() && name->value.IsString();
+    std::string_view n = named ? std::string_view(name->value.GetString(), name->value.GetStringLength()) : "";
+    if (n == "q" && fields.search.empty()) continue;
+    Value copy(param, a);
+    if (n == "order") {
+      Value schema(rapidjson::kObjectType);
+      schema.AddMember("type", "string", a);
+      schema.AddMember("enum", Value(orders, a), a);
+      schema.AddMember("default", "id", a);
+      copy.EraseMember("schema");
+      copy.AddMember("schema", schema, a);
+    }
+    out.PushBack(copy, a);
+  }
+  const Value* props = nullptr;
+  if (auto it = entity.FindMember("properties"); it != entity.MemberEnd() && it->value.IsObject()) props = &it->value;
+  for (auto& f : fields.filters) {
+    std::string type = "string";
+    if (props)
+      if (auto prop = props->FindMember(str(f, a)); prop != props->MemberEnd() && prop->value.IsObject())
+        if (auto t = prop->value.FindMember("type"); t != prop->value.MemberEnd() && t->value.IsString())
+          type = t->value.GetString();
+    Value param(rapidjson::kObjectType), schema(rapidjson::kObjectType);
+    schema.AddMember("type", str(type, a), a);
+    if (type == "string") schema.AddMember("maxLength", 1024, a);
+    param.AddMember("name", str(f, a), a);
+    param.AddMember("in", "query", a);
+    param.AddMember("description", str("Only entities whose " + f + " equals this value (from an index).", a), a);
+    param.AddMember("schema", schema, a);
+    out.PushBack(param, a);
+  }
+  params->value = out;
+}
+
 // Drops the operations that only answer 405: the contract lists them so that a
 // reader sees what other methods get, but to a tool an operation is one the
 // path serves. Here every other method answers 405 with `Allow` listing
@@ -260,7 +309,10 @@ std::string openapi_json(const PluginSet& plugins) {
       prefix_operation_ids(v, table, a);
       rewrite_refs(v, refs, a);
       // The contract's list answers 404 for an unknown table only; this one is known.
-      if (tmpl == &collection) drop_response(v, "get", "404");
+      if (tmpl == &collection) {
+        drop_response(v, "get", "404");
+        add_query_parameters(v, p.fields, entity, a);
+      }
       table_paths.AddMember(str(path, a), v, a);
     }
     Value entity_value(entity, a);

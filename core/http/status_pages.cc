@@ -358,6 +358,23 @@ std::string schema_json(const PluginSet& plugins) {
       w.Null();
     else
       w.RawValue(p.schema.data(), p.schema.size(), rapidjson::kObjectType);
+    // What GET /{table} takes besides limit and the cursors: ?field=value
+    // for each filter, ?q= over the search fields, ?order= one of orders.
+    auto names = [&](const char* key, const std::vector<std::string>& list) {
+      w.Key(key);
+      w.StartArray();
+      for (auto& n : list) w.String(n.c_str(), static_cast<rapidjson::SizeType>(n.size()));
+      w.EndArray();
+    };
+    std::vector<std::string> orders = {"id", "-id"};
+    for (auto& s : p.fields.sorts)
+      if (s != "id") {
+        orders.push_back(s);
+        orders.push_back("-" + s);
+      }
+    names("filters", p.fields.filters);
+    names("search", p.fields.search);
+    names("orders", orders);
     w.EndObject();
   }
   w.EndArray();

@@ -11,6 +11,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -211,6 +212,22 @@ std::string read_plugin_file(const std::string& path) {
   return bytes;
 }
 
+// What is wrong with a table's query fields ("" when nothing): each name
+// must be one a query parameter can carry, not a parameter the host reads.
+static std::string query_fields_problem(const QueryFields& fields) {
+  static const std::vector<std::string> kReserved = {"limit", "after", "cursor", "order", "q", "consistency"};
+  for (auto* list : {&fields.filters, &fields.search, &fields.sorts})
+    for (auto& name : *list) {
+      if (name.empty() || name.size() > 63 || !std::all_of(name.begin(), name.end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '_';
+          }))
+        return "names \"" + name.substr(0, 64) + "\", not a field name (letters, digits and _, up to 63)";
+      if (std::find(kReserved.begin(), kReserved.end(), name) != kReserved.end())
+        return "names \"" + name + "\", a query parameter of the host";
+    }
+  return "";
+}
+
 std::vector<LoadedPlugin> load_plugin_file(const std::string& path, const rapidjson::Value& settings,
                                            const std::string& node_id) {
   std::string bytes = read_plugin_file(path);
@@ -231,10 +248,13 @@ std::vector<LoadedPlugin> load_plugin_file(const std::string& path, const rapidj
     fail(path, "missing symbol clusterlite_plugin_abi_version (not built with CLUSTERLITE_PLUGIN?)");
   LoadedPlugin out;
   out.abi = lib.get<int()>("clusterlite_plugin_abi_version")();
-  if (out.abi == 2) {
-    if (!lib.has("clusterlite_plugin_metadata")) fail(path, "ABI 2 plugin without clusterlite_plugin_metadata");
+  if (out.abi == 2 || out.abi == 3) {
+    // ABI 3 appended query_fields() and query() to TableOperations; an ABI 2
+    // plugin's objects lack them and are never asked (LoadedPlugin::abi).
+    if (!lib.has("clusterlite_plugin_metadata"))
+      fail(path, "ABI " + std::to_string(out.abi) + " plugin without clusterlite_plugin_metadata");
     const clusterlite_plugin_info* info = lib.get<const clusterlite_plugin_info*()>("clusterlite_plugin_metadata")();
-    if (!info || info->abi_version != 2) fail(path, "its metadata does not match its ABI version");
+    if (!info || info->abi_version != out.abi) fail(path, "its metadata does not match its ABI version");
     if (info->cxx11_string_abi != CLUSTERLITE_CXX11_STRING_ABI)
       fail(path, "built with " + string_abi_name(info->cxx11_string_abi) + "; this node uses " +
                      string_abi_name(CLUSTERLITE_CXX11_STRING_ABI) + " (rebuild it without -D_GLIBCXX_USE_CXX11_ABI)");
@@ -285,8 +305,10 @@ std::vector<LoadedPlugin> load_plugin_file(const std::string& path, const rapidj
         if (auto v = object->table_version()) p.version = *v;
         p.schema = object->entity_schema();
       }
+      if (p.abi >= 3) p.fields = object->query_fields();
     } catch (const std::exception& e) {
-      fail(path, std::string("table_name(), table_version() or entity_schema() threw: ") + first_line(e.what()));
+      fail(path, std::string("table_name(), table_version(), entity_schema() or query_fields() threw: ") +
+                     first_line(e.what()));
     }
     if (!is_valid_table_name(p.table_name))
       fail(path, "invalid table name \"" + p.table_name.substr(0, 80) + "\" (must match ^[a-z][a-z0-9_]{0,62}$)");
@@ -295,6 +317,8 @@ std::vector<LoadedPlugin> load_plugin_file(const std::string& path, const rapidj
     if (p.abi >= 2 && (p.version < 1 || p.version > kMaxPluginVersion))
       fail(path, "table " + p.table_name + ": version " + std::to_string(p.version) + " is out of range (1 to " +
                      std::to_string(kMaxPluginVersion) + ")");
+    if (std::string why = query_fields_problem(p.fields); !why.empty())
+      fail(path, "table " + p.table_name + ": query_fields() " + why);
     if (!p.schema.empty()) {
       rapidjson::Document doc;
       if (doc.Parse(p.schema.data(), p.schema.size()).HasParseError() || !doc.IsObject())

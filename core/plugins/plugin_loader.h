@@ -23,11 +23,12 @@ struct LoadedPlugin {
   std::string name;  // file name without ".so"
   std::string path;
   std::string table_name;  // what table->table_name() said when it was loaded
-  int abi = 0;             // the ABI it was built for (1 or 2)
+  int abi = 0;             // the ABI it was built for (1, 2 or 3)
   int version = 0;         // the table's version (the plugin's unless it says otherwise); 0 for ABI 1
   std::string sha256;      // of the file's bytes, as loaded
   std::string schema;         // the entity's JSON Schema (entity_schema()), "" when not described
   std::string schema_sha256;  // the first 16 hex digits of its SHA-256; "" without a schema
+  QueryFields fields;          // what GET /{table} may filter, search and sort by (ABI 3; none before)
   bool history = false;       // the table keeps each entity's history (plugins.configure.<name>.history)
   // Deleting the last reference unloads the library after the object is gone.
   std::shared_ptr<TableOperations> table;

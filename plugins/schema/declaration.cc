@@ -27,7 +27,8 @@ constexpr size_t kMaxPatternLength = 1000;
 constexpr unsigned long kMaxRepeat = 1000;
 
 const std::set<std::string> kTopKeywords = {"type",  "properties",  "required", "additionalProperties",
-                                            "title", "description", "x-unique", "x-version"};
+                                            "title", "description", "x-unique", "x-version",
+                                            "x-filter", "x-search",   "x-sort"};
 const std::set<std::string> kPropertyKeywords = {
     "type",     "enum",     "const",   "default",          "minLength",        "maxLength",  "pattern",
     "format",   "minimum",  "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems",
@@ -217,6 +218,7 @@ class Checker {
       check_additional(ap->value, "");
       out.additional = ap->value.IsObject() || ap->value.GetBool();
     }
+    check_queries(s, props->value, out);
     if (auto v = s.FindMember("x-version"); v != s.MemberEnd()) {
       if (!v->value.IsInt() || v->value.GetInt() < 1 || v->value.GetInt() > kMaxVersion)
         fail("", "\"x-version\" must be an integer from 1 to " + std::to_string(kMaxVersion));
@@ -225,6 +227,45 @@ class Checker {
   }
 
  private:
+  // x-filter, x-search and x-sort: the fields queries may use, each backed
+  // by an index the plugin makes (SchemaTable::prepare_table).
+  void check_queries(const Value& s, const Value& props, Declaration& out) {
+    auto kind_of_property = [&](const std::string& name) {
+      for (auto& p : out.properties)
+        if (p.name == name) return &p;
+      return static_cast<Property*>(nullptr);
+    };
+    out.filters = names(s, "x-filter", "", props);
+    for (auto& f : out.filters) {
+      Kind k = kind_of_property(f)->kind;
+      if (k == Kind::kArray || k == Kind::kObject)
+        fail("", "\"x-filter\" names " + shown(f) + ", an " + kind_name(k) +
+                     ": only string, integer, number and boolean properties can be filters");
+    }
+    out.search = names(s, "x-search", "", props);
+    for (auto& f : out.search)
+      if (kind_of_property(f)->kind != Kind::kString)
+        fail("", "\"x-search\" names " + shown(f) + ": only string properties can be searched");
+    auto sorts = s.FindMember("x-sort");
+    if (sorts == s.MemberEnd()) return;
+    if (!sorts->value.IsArray()) fail("", "\"x-sort\" must be an array of property names");
+    for (auto& v : sorts->value.GetArray()) {
+      if (!v.IsString()) fail("", "\"x-sort\" must be an array of property names");
+      std::string name = str(v);
+      if (std::find(out.sorts.begin(), out.sorts.end(), name) != out.sorts.end())
+        fail("", "\"x-sort\" names " + shown(name) + " twice");
+      out.sorts.push_back(name);
+      if (name == "created_at" || name == "updated_at") continue;
+      const Property* p = kind_of_property(name);
+      if (!p) fail("", "\"x-sort\" names " + shown(name) + ", which is not in \"properties\" (nor created_at or updated_at)");
+      if (p->kind != Kind::kString && p->kind != Kind::kInteger && p->kind != Kind::kNumber)
+        fail("", "\"x-sort\" names " + shown(name) + ", a " + kind_name(p->kind) +
+                     ": only string, integer and number properties can be sorted by");
+      if (std::find(out.required.begin(), out.required.end(), name) == out.required.end())
+        fail("", "\"x-sort\" names " + shown(name) + ", which is not required: a sort field must always have a value");
+    }
+  }
+
   // The names listed by `keyword` ("required", "x-unique") of schema `s`:
   // strings, each once, each a key of `props`.
   std::vector<std::string> names(const Value& s, const char* keyword, const std::string& path, const Value& props) {
@@ -260,7 +301,7 @@ class Checker {
       if (key == "readOnly")
         fail(path, "\"readOnly\" is not supported on declared properties: only id, created_at and updated_at are "
                    "read-only (set by the server)");
-      if (key == "x-unique" || key == "x-version")
+      if (key == "x-unique" || key == "x-version" || key == "x-filter" || key == "x-search" || key == "x-sort")
         fail(path, "\"" + key + "\" belongs at the top of the table's declaration");
       fail(path, "unsupported keyword " + shown(key));
     }
@@ -472,6 +513,7 @@ Declaration parse_declaration(const std::string& table, const Value& schema) {
   v.CopyFrom(schema, va);
   v.RemoveMember("x-unique");
   v.RemoveMember("x-version");
+  for (const char* k : {"x-filter", "x-search", "x-sort"}) v.RemoveMember(k);
   rewrite_for_validator(v, va);
   auto& vprops = v["properties"];
   Value id_schema(rapidjson::kObjectType);

@@ -40,6 +40,13 @@ struct Declaration {
   std::vector<Property> properties;  // ordered by name
   std::vector<std::string> unique;   // x-unique, ordered by name
   std::vector<std::string> required; // in declaration order
+  // What GET /<table> may query (x-filter, x-search, x-sort), in declaration
+  // order. Filters: string, integer, number or boolean properties. Search:
+  // string properties. Sorts: required string, integer or number properties,
+  // or created_at / updated_at.
+  std::vector<std::string> filters;
+  std::vector<std::string> search;
+  std::vector<std::string> sorts;
   // Whether keys outside `properties` are accepted at the top level
   // (additionalProperties true or a schema); they are then kept together in
   // one column of JSON text.

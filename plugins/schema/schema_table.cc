@@ -6,6 +6,9 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -169,6 +172,7 @@ void SchemaTable::prepare_table(SQLite::Database& db, std::optional<int> stored_
     db.exec(sql);
     for (auto& u : decl_.unique)
       db.exec("CREATE UNIQUE INDEX " + quote(unique_index(u)) + " ON " + t + " (" + quote(u) + ")");
+    prepare_query_indexes(db);
     return;
   }
 
@@ -246,6 +250,39 @@ void SchemaTable::prepare_table(SQLite::Database& db, std::optional<int> stored_
                                " value(s) are shared by several rows; make them unique first");
     }
   }
+  prepare_query_indexes(db);
+}
+
+void SchemaTable::prepare_query_indexes(SQLite::Database& db) {
+  const std::string t = quote(decl_.table);
+  std::map<std::string, std::string> wanted;  // index name -> its column list
+  for (auto* list : {&decl_.filters, &decl_.sorts})
+    for (auto& f : *list) wanted[decl_.table + ".query." + f] = quote(f) + ", id";
+  for (auto& f : decl_.search) wanted[decl_.table + ".search." + f] = quote(f) + " COLLATE NOCASE, id";
+  std::vector<std::string> existing;
+  {
+    SQLite::Statement list(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?");
+    list.bind(1, decl_.table);
+    while (list.executeStep()) {
+      std::string name = list.getColumn(0).getString();
+      if (name.rfind(decl_.table + ".query.", 0) == 0 || name.rfind(decl_.table + ".search.", 0) == 0)
+        existing.push_back(name);
+    }
+  }
+  for (auto& name : existing)
+    if (!wanted.count(name)) db.exec("DROP INDEX " + quote(name));
+  // A sort field must hold a value in every row, or keyset paging would skip rows.
+  for (auto& f : decl_.sorts) {
+    if (f == "created_at" || f == "updated_at") continue;
+    SQLite::Statement nulls(db, "SELECT count(*) FROM " + t + " WHERE " + quote(f) + " IS NULL");
+    nulls.executeStep();
+    if (int64_t n = nulls.getColumn(0).getInt64(); n > 0)
+      throw std::runtime_error("table " + decl_.table + ": x-sort \"" + f + "\" cannot be declared: " +
+                               std::to_string(n) + " row(s) have no value for it; give them one first");
+  }
+  for (auto& [name, columns] : wanted)
+    if (std::find(existing.begin(), existing.end(), name) == existing.end())
+      db.exec("CREATE INDEX " + quote(name) + " ON " + t + " (" + columns + ")");
 }
 
 // --- requests ------------------------------------------------------------
@@ -512,6 +549,114 @@ std::vector<clusterlite::Row> SchemaTable::get_all(SQLite::Database& db, const s
     rows.push_back({q->getColumn(0).getString(), std::string(buf.GetString(), buf.GetSize())});
   }
   return rows;
+}
+
+Status SchemaTable::query(SQLite::Database& db, const clusterlite::Query& query,
+                          std::vector<clusterlite::QueryRow>& rows) {
+  using clusterlite::SqlValue;
+  auto contains = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  // A parameter's text as a value of property p's column; false when it is not one.
+  auto typed = [](const Property& p, const std::string& text, SqlValue& out) {
+    const char* begin = text.c_str();
+    char* end = nullptr;
+    errno = 0;
+    switch (p.kind) {
+      case Kind::kString: out = text; return true;
+      case Kind::kInteger: {
+        long long v = std::strtoll(begin, &end, 10);
+        if (text.empty() || *end != '\0' || errno == ERANGE || std::isspace(static_cast<unsigned char>(text[0])))
+          return false;
+        out = static_cast<int64_t>(v);
+        return true;
+      }
+      case Kind::kNumber: {
+        double v = std::strtod(begin, &end);
+        if (text.empty() || *end != '\0' || !std::isfinite(v) || std::isspace(static_cast<unsigned char>(text[0])))
+          return false;
+        out = v;
+        return true;
+      }
+      case Kind::kBoolean:
+        if (text != "true" && text != "false") return false;
+        out = static_cast<int64_t>(text == "true" ? 1 : 0);
+        return true;
+      default: return false;
+    }
+  };
+
+  clusterlite::KeysetSelect select;
+  std::string columns = "id, created_at, updated_at";
+  if (decl_.additional) columns += ", " + quote(kAdditionalColumn);
+  for (auto& p : decl_.properties) columns += ", " + quote(p.name);
+  select.columns = columns;
+  select.table = quote(decl_.table);
+  for (auto& [field, value] : query.equal) {
+    const Property* p = decl_.find(field);
+    if (!p || !contains(decl_.filters, field)) return Status::Invalid(decl_.table + " cannot be filtered by " + field, field);
+    SqlValue v;
+    if (!typed(*p, value, v))
+      return Status::Invalid(field + " must be " + a_kind(p->kind) +
+                                 (p->kind == Kind::kBoolean ? " (true or false)" : ""),
+                             field);
+    select.equal.emplace_back(quote(field) + " = ?", std::move(v));
+  }
+  for (auto& f : decl_.search) select.search_columns.push_back(quote(f));
+  select.search = query.search;
+
+  int sort_column = -1;  // in the select list
+  const Property* sort_property = nullptr;
+  if (query.order == "created_at" || query.order == "updated_at") {
+    sort_column = query.order == "created_at" ? 1 : 2;
+  } else if (query.order != "id") {
+    sort_property = decl_.find(query.order);
+    if (!sort_property || !contains(decl_.sorts, query.order))
+      return Status::Invalid(decl_.table + " cannot be ordered by " + query.order, "order");
+    sort_column = first_property_column_ + static_cast<int>(sort_property - decl_.properties.data());
+  }
+  if (sort_column >= 0) select.order_column = quote(query.order);
+  select.descending = query.descending;
+  if (!query.after_id.empty()) {
+    select.has_cursor = true;
+    select.after_id = query.after_id;
+    if (sort_column >= 0) {
+      rapidjson::Document v;
+      bool ok = !v.Parse(query.after_value.data(), query.after_value.size()).HasParseError();
+      if (ok && (!sort_property || sort_property->kind == Kind::kString) && v.IsString())
+        select.after_value = std::string(view(v));
+      else if (ok && sort_property && sort_property->kind == Kind::kInteger && v.IsInt64())
+        select.after_value = static_cast<int64_t>(v.GetInt64());
+      else if (ok && sort_property && sort_property->kind != Kind::kString && v.IsNumber())
+        select.after_value = v.GetDouble();
+      else
+        return Status::Invalid("cursor does not hold a value of " + query.order, "cursor");
+    }
+  }
+  select.limit = query.limit;
+  auto [sql, binds] = select.render();
+  auto q = statements_.use_text(db, sql);
+  for (size_t i = 0; i < binds.size(); ++i) clusterlite::bind_sql_value(*q, static_cast<int>(i + 1), binds[i]);
+  rows.reserve(static_cast<size_t>(std::clamp(query.limit, 0, 1024)));
+  rapidjson::StringBuffer buf(nullptr, kRowBufferBytes);
+  while (q->executeStep()) {
+    write_row(*q, buf);
+    std::string sort_value;
+    if (sort_column >= 0) {
+      rapidjson::StringBuffer vb;
+      rapidjson::Writer<rapidjson::StringBuffer> w(vb);
+      auto col = q->getColumn(sort_column);
+      if (col.isInteger())
+        w.Int64(col.getInt64());
+      else if (col.isFloat())
+        w.Double(col.getDouble());
+      else
+        w.String(static_cast<const char*>(col.getText()), static_cast<rapidjson::SizeType>(col.getBytes()));
+      sort_value.assign(vb.GetString(), vb.GetSize());
+    }
+    rows.push_back({q->getColumn(0).getString(), std::string(buf.GetString(), buf.GetSize()), std::move(sort_value)});
+  }
+  return Status::Ok();
 }
 
 }  // namespace schema

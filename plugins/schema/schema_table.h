@@ -4,7 +4,9 @@
 //   "<table>"(id TEXT PRIMARY KEY, created_at, updated_at,
 //             one column per declared top-level property
 //             [, "_additional" for undeclared keys when the schema admits them])
-//   WITHOUT ROWID, and a UNIQUE index "<table>.unique.<field>" per x-unique field.
+//   WITHOUT ROWID, and a UNIQUE index "<table>.unique.<field>" per x-unique field,
+//   "<table>.query.<field>" on (field, id) per x-filter or x-sort field and
+//   "<table>.search.<field>" on (field COLLATE NOCASE, id) per x-search field.
 //
 // Requests and events are checked with RapidJSON's JSON Schema validator;
 // uniqueness is the unique indexes' verdict at apply time, the same on every
@@ -43,6 +45,9 @@ class SchemaTable : public clusterlite::TableOperations {
   clusterlite::Status delete_event(const std::string& id, clusterlite::DatabaseEvent& event) override;
   std::string entity_schema() const override { return decl_.entity_schema; }
   std::optional<int> table_version() const override { return decl_.version; }
+  clusterlite::QueryFields query_fields() const override { return {decl_.filters, decl_.search, decl_.sorts}; }
+  clusterlite::Status query(SQLite::Database& db, const clusterlite::Query& query,
+                            std::vector<clusterlite::QueryRow>& rows) override;
 
  private:
   clusterlite::Status build(const std::string& id, const rapidjson::Value& body, bool create,
@@ -56,6 +61,10 @@ class SchemaTable : public clusterlite::TableOperations {
   clusterlite::Status constraint_status(SQLite::Database& db, SQLite::Statement& q, int rc, const std::string& id,
                                         const rapidjson::Value& data, bool insert);
   bool exists(SQLite::Database& db, const std::string& id);
+  // Makes the indexes x-filter, x-search and x-sort need ("<table>.query.<f>"
+  // on (f, id), "<table>.search.<f>" on (f COLLATE NOCASE, id)) and drops
+  // those no longer declared.
+  void prepare_query_indexes(SQLite::Database& db);
   void write_row(SQLite::Statement& q, rapidjson::StringBuffer& buf) const;
 
   Declaration decl_;

@@ -3,6 +3,12 @@
 //         created_at, updated_at)
 // name: required, 1..max_name_length characters (setting, default 200);
 // email: required, syntactically valid, unique. Ids are generated UUIDv7.
+// Queries (GET /users?...): filters email and name (without regard to ASCII
+// case), search q on name and email (prefix, ignoring ASCII case), orders
+// id, created_at and updated_at; each answered from an index:
+//   email's unique index (COLLATE NOCASE), "users.search.name" on
+//   (name COLLATE NOCASE, id), "users.order.created_at" and
+//   "users.order.updated_at" on (column, id).
 #pragma once
 
 #include <clusterlite/plugin.h>
@@ -30,6 +36,9 @@ class UsersTable : public clusterlite::TableOperations {
                                    clusterlite::DatabaseEvent& event) override;
   clusterlite::Status delete_event(const std::string& id, clusterlite::DatabaseEvent& event) override;
   std::string entity_schema() const override;
+  clusterlite::QueryFields query_fields() const override;
+  clusterlite::Status query(SQLite::Database& db, const clusterlite::Query& query,
+                            std::vector<clusterlite::QueryRow>& rows) override;
 
  private:
   // Checks name and email in `obj` (a request body or event data).

@@ -380,10 +380,31 @@ TEST(LegacyPlugin, Abi1PluginLoadsAsVersion0) {
   EXPECT_EQ(legacy.table_name, "legacy_notes");
   EXPECT_EQ(legacy.path, dir.path() + "/abi1_legacy.so");
   EXPECT_EQ(legacy.sha256.size(), 64u);
-  EXPECT_EQ(loaded[1].abi, 2);
+  EXPECT_EQ(loaded[1].abi, 3);
   EXPECT_EQ(loaded[1].version, 1);
   EXPECT_NE(log.find("[plugin abi1_legacy] legacy plugin of ABI 1 on node n9"), std::string::npos) << log;
   EXPECT_NE(log.find("abi1_legacy.so serving table legacy_notes (version 0, sha256 "), std::string::npos) << log;
+}
+
+// A plugin built against the ABI 2 headers (tests/fixtures/plugins/abi2),
+// before queries: it loads with its version, is never asked for
+// query_fields() (its vtable has no such slot), and pages with get_all.
+TEST(LegacyPlugin, Abi2PluginLoadsWithoutQueries) {
+  PluginDir dir{users_so(), fixture("abi2_legacy")};
+  ::testing::internal::CaptureStderr();
+  auto loaded = load_plugins(plugins_config(dir.path()), "n9");
+  std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(names(loaded), (std::vector<std::string>{"abi2_legacy", "users"}));
+  const LoadedPlugin& legacy = loaded[0];
+  EXPECT_EQ(legacy.abi, 2);
+  EXPECT_EQ(legacy.version, 1);
+  EXPECT_EQ(legacy.table_name, "abi2_notes");
+  EXPECT_TRUE(legacy.fields.filters.empty() && legacy.fields.search.empty() && legacy.fields.sorts.empty());
+  EXPECT_EQ(loaded[1].fields.filters, (std::vector<std::string>{"email", "name"}));
+  test::TempDir db_dir;
+  SQLite::Database db(db_dir.path() + "/a.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  legacy.table->prepare_table(db, std::nullopt);
+  EXPECT_TRUE(legacy.table->get_all(db, "", 10).empty());
 }
 
 TEST(LegacyPlugin, Abi1PluginRefusingItsSettingsIsAClearError) {

@@ -26,7 +26,7 @@ TEST(PluginSet, FindsThePluginServingATable) {
   ASSERT_NE(set.find("users"), nullptr);
   EXPECT_EQ(set.find("users")->table.get(), table);
   EXPECT_EQ(set.find("users")->version, 1);
-  EXPECT_EQ(set.find("users")->abi, 2);
+  EXPECT_EQ(set.find("users")->abi, 3);
   EXPECT_EQ(set.find("users")->sha256.size(), 64u);
   EXPECT_EQ(set.find("Users"), nullptr);
   EXPECT_EQ(set.find("user"), nullptr);

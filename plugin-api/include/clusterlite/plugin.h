@@ -31,8 +31,10 @@
 
 // Bumped whenever a type in this directory changes layout or a virtual
 // function is added, removed or reordered. The host also loads plugins of
-// ABI 1 (built before plugin versions existed) and treats them as version 0.
-#define CLUSTERLITE_PLUGIN_ABI_VERSION 2
+// ABI 1 (built before plugin versions existed) and treats them as version 0,
+// and plugins of ABI 2 (built before TableOperations::query_fields and
+// query existed), whose tables page in id order only.
+#define CLUSTERLITE_PLUGIN_ABI_VERSION 3
 
 extern "C" {
 // What a plugin says about itself; exported by CLUSTERLITE_PLUGIN through the

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 
 namespace clusterlite {
@@ -57,9 +58,26 @@ class StatementCache {
     return Use(*slot);
   }
 
+  // The same for SQL built at run time (a query's shape), keyed by its text.
+  // At most kMaxTexts texts are kept per connection; past that, the
+  // connection's are dropped and prepared again as needed, so do not hold a
+  // Use of this call while making another on the same connection.
+  Use use_text(SQLite::Database& db, const std::string& sql) {
+    static constexpr size_t kMaxTexts = 256;
+    std::lock_guard lock(mutex_);
+    auto& texts = texts_[db.getHandle()];
+    auto it = texts.find(sql);
+    if (it == texts.end()) {
+      if (texts.size() >= kMaxTexts) texts.clear();
+      it = texts.emplace(sql, std::make_unique<SQLite::Statement>(db, sql)).first;
+    }
+    return Use(*it->second);
+  }
+
  private:
   std::mutex mutex_;
   std::map<std::pair<const void*, const char*>, std::unique_ptr<SQLite::Statement>> statements_;
+  std::map<const void*, std::map<std::string, std::unique_ptr<SQLite::Statement>>> texts_;
 };
 
 }  // namespace clusterlite

@@ -12,6 +12,7 @@
 #include <rapidjson/document.h>
 
 #include <clusterlite/event.h>
+#include <clusterlite/query.h>
 #include <clusterlite/status.h>
 
 #include <optional>
@@ -93,6 +94,26 @@ class TableOperations {
   // serves several tables, each declared with a version of its own. nullopt:
   // the plugin's version (CLUSTERLITE_PLUGIN). The same rules apply to it.
   virtual std::optional<int> table_version() const { return std::nullopt; }
+
+  // (ABI 3) The fields GET /{table} may filter, search and sort by (query.h).
+  // Read once when the plugin is loaded; the host refuses, with a 400, any
+  // query naming another field, so query() only sees these. Each must be
+  // answered from an index (create it in create_table / prepare_table).
+  // The default: none; the table then pages in id order only (get_all).
+  virtual QueryFields query_fields() const { return {}; }
+
+  // (ABI 3) Answers a query: up to `query.limit` rows matching every equal
+  // term and the search prefix, in `query.order`, after the cursor row; each
+  // with its sort value when the order is not id. Called like get_all (any
+  // thread, its own read connection, a read transaction the host owns).
+  // Returns kInvalid with the field a value does not fit (the host answers
+  // 400 naming that parameter). The default refuses every query.
+  virtual Status query(SQLite::Database& db, const Query& query, std::vector<QueryRow>& rows) {
+    (void)db;
+    (void)query;
+    (void)rows;
+    return Status::Invalid("this table cannot be queried");
+  }
 };
 
 }  // namespace clusterlite

@@ -1,0 +1,142 @@
+// Queries on a table (ABI 3): what GET /{table}?field=value&q=prefix&order=...
+// asks of a plugin, and what the plugin answers. The host parses the request's
+// parameters, checks them against the plugin's QueryFields, decodes and
+// encodes the paging cursor, and hands the plugin a Query; the plugin answers
+// it from its indexes (docs/plugins.md, "Queries").
+//
+// KeysetSelect renders the usual SQL for a Query over one table; a plugin
+// gives it the column expressions and the typed values, and binds what it
+// returns.
+#pragma once
+
+#include <SQLiteCpp/Statement.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace clusterlite {
+
+// The fields a table can be queried by. Each must be backed by an index that
+// answers it without scanning the table.
+struct QueryFields {
+  std::vector<std::string> filters;  // ?field=value: equality
+  std::vector<std::string> search;   // ?q=prefix: prefix match on any of these, ignoring ASCII case
+  std::vector<std::string> sorts;    // ?order=field and ?order=-field, besides id (always sortable)
+};
+
+// One request. Fields are names the plugin listed in its QueryFields.
+struct Query {
+  // Equality on each (field, value), all of them (AND). The value is the
+  // parameter's decoded text: the plugin converts it to the field's type
+  // and answers Status::Invalid(message, field) when it cannot.
+  std::vector<std::pair<std::string, std::string>> equal;
+  // A prefix: rows where any search field starts with it. "" for none.
+  std::string search;
+  // The order: "id" or a field of QueryFields::sorts; ties are broken by id
+  // in the same direction.
+  std::string order = "id";
+  bool descending = false;
+  // Keyset paging: rows strictly after the row (after_value, after_id) in
+  // this order. after_id "" is the first page. after_value is the JSON text
+  // (a string, number or boolean) the plugin put in QueryRow::sort_value for
+  // that row; "" when the order is id.
+  std::string after_id;
+  std::string after_value;
+  int limit = 100;  // rows to return at most
+};
+
+// One row of an answer.
+struct QueryRow {
+  std::string id;
+  std::string json;        // the entity, as get() answers it
+  std::string sort_value;  // the row's value of the order field as JSON text; "" when the order is id
+};
+
+// A value bound to a statement parameter.
+using SqlValue = std::variant<std::nullptr_t, int64_t, double, std::string>;
+
+inline void bind_sql_value(SQLite::Statement& q, int index, const SqlValue& v) {
+  if (std::holds_alternative<int64_t>(v))
+    q.bind(index, static_cast<int64_t>(std::get<int64_t>(v)));
+  else if (std::holds_alternative<double>(v))
+    q.bind(index, std::get<double>(v));
+  else if (std::holds_alternative<std::string>(v))
+    q.bind(index, std::get<std::string>(v));
+  else
+    q.bind(index);
+}
+
+// The SELECT for a Query over one table, from SQL the plugin provides:
+//   SELECT <columns> FROM <table>
+//   WHERE <each equal term> AND (<search ranges, OR-ed>) AND <keyset>
+//   ORDER BY <order column> [DESC], id [DESC] LIMIT ?
+// A search column's range is `col >= ? COLLATE NOCASE AND col < ? COLLATE
+// NOCASE` (the prefix, then the prefix followed by byte 0xFF, which no UTF-8
+// text holds), so an index on (col COLLATE NOCASE, id) answers it; an equal
+// term is the plugin's ("email = ?"), with one placeholder.
+struct KeysetSelect {
+  std::string columns;  // the select list
+  std::string table;    // quoted as needed
+  std::vector<std::pair<std::string, SqlValue>> equal;  // term with one '?', value
+  std::vector<std::string> search_columns;               // quoted column names
+  std::string search;                                    // the prefix; "" for none
+  std::string order_column;  // quoted; "" when the order is id
+  bool descending = false;
+  bool has_cursor = false;
+  SqlValue after_value;  // with an order column
+  std::string after_id;
+  int limit = 100;
+
+  // The SQL text and the values to bind to its parameters, in order.
+  std::pair<std::string, std::vector<SqlValue>> render() const {
+    std::string sql = "SELECT " + columns + " FROM " + table;
+    std::vector<SqlValue> binds;
+    std::vector<std::string> terms;
+    for (auto& [term, value] : equal) {
+      terms.push_back(term);
+      binds.push_back(value);
+    }
+    bool searching = !search.empty() && !search_columns.empty();
+    if (searching) {
+      std::string any;
+      for (auto& c : search_columns) {
+        if (!any.empty()) any += " OR ";
+        any += "(" + c + " >= ? COLLATE NOCASE AND " + c + " < ? COLLATE NOCASE)";
+        binds.push_back(search);
+        binds.push_back(search + "\xFF");
+      }
+      terms.push_back("(" + any + ")");
+    }
+    if (has_cursor) {
+      // With a search, the keyset must not steer the plan (the search's
+      // indexes find the rows, a sort orders them): its columns are written
+      // +col, which SQLite never answers from an index.
+      std::string plus = searching || (!order_column.empty() && !equal.empty()) ? "+" : "";
+      const char* op = descending ? " < " : " > ";
+      if (order_column.empty()) {
+        terms.push_back(plus + "id" + op + "?");
+      } else {
+        terms.push_back("(" + plus + order_column + ", " + plus + "id)" + op + "(?, ?)");
+        binds.push_back(after_value);
+      }
+      binds.push_back(after_id);
+    }
+    if (!has_cursor && order_column.empty() && terms.empty()) {
+      // The id order's first page: every id is text, so this bound drops
+      // nothing and lets the plan name the key range it walks.
+      terms.push_back("id >= ''");
+    }
+    for (size_t i = 0; i < terms.size(); ++i) sql += (i ? " AND " : " WHERE ") + terms[i];
+    const char* dir = descending ? " DESC" : "";
+    sql += " ORDER BY ";
+    if (!order_column.empty()) sql += order_column + dir + ", ";
+    sql += std::string("id") + dir + " LIMIT ?";
+    binds.push_back(static_cast<int64_t>(limit));
+    return {sql, binds};
+  }
+};
+
+}  // namespace clusterlite
