@@ -100,7 +100,7 @@ def test_launcher_up_curl_examples_status_down(launcher_env, topic):
     status = launcher.run("status")
     assert status.returncode == 0, status.stdout + status.stderr
     pids = sorted(p.read_text() for p in state.glob("*/*.pid"))
-    assert len(pids) == 4, pids  # three nodes and nginx
+    assert len(pids) == 5, pids  # three nodes, nginx and the readiness gate
     again = launcher.run("up")  # harmless while running: nothing restarted
     assert again.returncode == 0, again.stdout + again.stderr
     assert sorted(p.read_text() for p in state.glob("*/*.pid")) == pids
@@ -109,6 +109,7 @@ def test_launcher_up_curl_examples_status_down(launcher_env, topic):
     down = launcher.run("down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert processes_mentioning(str(state)) == []
+    assert not [pid for pid in pids if Path(f"/proc/{pid.strip()}").exists()], "down left a process running"
     for port in [base, base + 1, base + 2, base + 3]:
         assert wait_until(lambda: http_refused(port), 5, f"port {port} closed")
     after = launcher.run("status")
