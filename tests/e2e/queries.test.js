@@ -81,6 +81,31 @@ describe(`web UI on ${BULK.toLocaleString('en-US')} users`, { skip: !(BULK >= 50
     assert.ok(held.length >= 1, 'the page reloaded the list after the write');
   });
 
+  it('shows a user saved while the oldest come first at the top, marked as sorting on another page', async () => {
+    page = await openUi(browser.context);
+    await page.getByLabel('Order').selectOption('id');
+    await page.waitForFunction(() => /^Bulk User 00000$/.test(document.querySelector('#users-body tr .user-name')?.textContent),
+      null, { timeout: WAIT });
+    const email = uniqueEmail('oldest');
+    await page.getByRole('button', { name: 'New user' }).click();
+    await field(page, 'Name').fill('Mary Jackson');
+    await field(page, 'Email').fill(email);
+    await page.locator('#user-save').click();
+    await page.locator('#user-dialog').waitFor({ state: 'hidden' });
+    const r = row(page, email);
+    await r.waitFor({ state: 'visible', timeout: 1000 });
+    assert.equal(await firstEmail(page), email, 'shown first');
+    assert.equal(await r.getAttribute('data-outside'), 'true');
+    assert.match(await r.textContent(), /sorts on another page/);
+    // The list read again after the write keeps it there, the oldest users below it.
+    await page.waitForFunction(() => document.querySelectorAll('#users-body tr').length === 26, null, { timeout: WAIT });
+    assert.equal(await firstEmail(page), email);
+    // Another page drops it: it is on the last one.
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.waitForFunction(() => document.getElementById('page-label').textContent === 'Page 2', null, { timeout: WAIT });
+    await r.waitFor({ state: 'detached' });
+  });
+
   it(`finds a user among them by email prefix, on the server`, async () => {
     page = await openUi(browser.context);
     const i = 31337 % BULK;
