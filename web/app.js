@@ -72,7 +72,10 @@ let activeView = null; // users or a TableView
 const isUsers = (entry) => entry.table === 'users' && (entry.plugin === 'users' || entry.plugin === '');
 
 function viewFor(entry) {
-  if (isUsers(entry)) return users;
+  if (isUsers(entry)) {
+    users.setEntry(entry.fallback ? null : entry);
+    return users;
+  }
   let view = views.get(entry.table);
   if (!view) {
     view = new TableView(entry, { toast });

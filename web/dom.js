@@ -61,3 +61,16 @@ export function coalescedLoad(view, { quiet = false, strong = false } = {}, body
   })();
   return view.loading;
 }
+
+// Adds class `cls` to `el` for `ms` milliseconds (a CSS animation), restarting
+// it when it is already running.
+const flashTimers = new WeakMap();
+export function flash(el, cls, ms) {
+  const timers = flashTimers.get(el) || {};
+  flashTimers.set(el, timers);
+  clearTimeout(timers[cls]);
+  el.classList.remove(cls);
+  void el.offsetWidth; // restarts the animation
+  el.classList.add(cls);
+  timers[cls] = setTimeout(() => el.classList.remove(cls), ms);
+}

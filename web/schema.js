@@ -10,6 +10,8 @@ import { h } from './dom.js';
 const text = (o, k) => (o && typeof o[k] === 'string' ? o[k] : '');
 // A finite number member of `o`, or undefined.
 const num = (o, k) => (o && typeof o[k] === 'number' && Number.isFinite(o[k]) ? o[k] : undefined);
+// The strings of an array member, or [].
+const strings = (v) => (Array.isArray(v) ? v.filter((s) => typeof s === 'string' && s !== '') : []);
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 // "order_items" -> "Order items": a heading made of a table name.
@@ -18,7 +20,8 @@ export function humanize(name) {
   return s ? s[0].toUpperCase() + s.slice(1) : String(name);
 }
 
-// GET /_schema: [{table, plugin, version, sha, schema}] in the node's order.
+// GET /_schema: [{table, plugin, version, sha, schema, filters, search, orders}]
+// in the node's order.
 // Entries that are not objects with a table name are left out.
 export async function fetchTables() {
   const res = await request('GET', '_schema');
@@ -34,6 +37,10 @@ export async function fetchTables() {
       version: Number.isInteger(t.version) ? t.version : 0,
       sha: text(t, 'schema_sha256'),
       schema: isObject(t.schema) ? t.schema : null,
+      // What GET /{table} takes: ?field=value, ?q= over these, ?order= one of these.
+      filters: strings(t.filters),
+      search: strings(t.search),
+      orders: strings(t.orders),
     });
   }
   return tables;

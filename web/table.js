@@ -1,10 +1,13 @@
 // The view of any table other than users, built from the table's entity
-// schema (schema.js): the list with cursor pagination, a filter over the
-// loaded page, and the create/edit/delete dialogs. A table whose plugin does
+// schema (schema.js): the list, newest first or in another order the table
+// takes, with cursor pagination; a server-side search for tables with search
+// fields, else a filter over the loaded page; and the create/edit/delete
+// dialogs, whose saved row is shown at once where it sorts. A table whose plugin does
 // not describe itself is listed as JSON, read-only. Everything the table, its
 // schema or its rows say reaches the page as text.
-import { request, nextCursor, ApiError } from './api.js';
-import { h, withBusy, coalescedLoad } from './dom.js';
+import { request, ApiError } from './api.js';
+import { h, withBusy, coalescedLoad, flash } from './dom.js';
+import { ListQuery, nextQuery, orderLabel } from './listing.js';
 import { describe as describeSchema, buildField, formatValue, formatDate } from './schema.js';
 
 function problemText(err) {
@@ -36,10 +39,9 @@ export class TableView {
     this.table = entry.table;
     this.toast = toast;
     this.info = describeSchema(entry);
-    this.pageSize = pageSize;
-    this.cursors = [null];
-    this.page = 0;
-    this.next = null;
+    this.list = new ListQuery();
+    this.list.setFields(entry);
+    this.list.pageSize = pageSize;
     this.filter = '';
     this.rows = [];
     this.rowsById = new Map();
@@ -64,6 +66,7 @@ export class TableView {
     if (container) this.unmount();
     this.entry = entry;
     this.info = describeSchema(entry);
+    this.list.setFields(entry);
     this.rowsById.clear();
     this.firstRender = true;
     this.filter = '';
@@ -88,26 +91,45 @@ export class TableView {
     this.newButton.addEventListener('click', () => this.openForm(null, this.newButton));
     if (!info.editable) this.newButton.hidden = true;
 
+    // With search fields the box searches the table (?q=); without, it
+    // filters the rows of the loaded page.
+    const list = this.list;
+    const searchLabels = list.search.map((f) => info.fields.find((x) => x.name === f)?.label || f);
+    const searchText = searchLabels.join(' or ');
     this.filterInput = h('input', {
-      type: 'search', id: 'table-filter', placeholder: 'Filter this page', autocomplete: 'off', spellcheck: 'false',
-      'aria-describedby': 'table-filter-note',
+      type: 'search', id: 'table-filter', placeholder: list.searchable ? `Search by ${searchText}` : 'Filter this page',
+      autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'table-filter-note',
     });
+    if (list.q) this.filterInput.value = list.q;
     let debounce;
     this.filterInput.addEventListener('input', () => {
       clearTimeout(debounce);
       debounce = setTimeout(() => {
-        this.filter = this.filterInput.value.trim().toLowerCase();
-        this.applyFilter();
-      }, 150);
+        const text = this.filterInput.value.trim();
+        if (this.list.searchable) {
+          if (text === this.list.q) return;
+          this.list.setSearch(text);
+          this.load();
+        } else {
+          this.filter = text.toLowerCase();
+          this.applyFilter();
+        }
+      }, list.searchable ? 250 : 150);
     });
     this.pageSelect = h('select', { id: 'table-page-size' },
       ...[10, 25, 50, 100].map((n) => h('option', { value: String(n) }, String(n))));
-    this.pageSelect.value = String(this.pageSize);
+    this.pageSelect.value = String(list.pageSize);
     this.pageSelect.addEventListener('change', () => {
-      this.pageSize = Number(this.pageSelect.value);
-      this.resetPages();
+      this.list.setPageSize(Number(this.pageSelect.value));
       this.load();
     });
+    this.orderSelect = h('select', { id: 'table-order', 'aria-label': 'Order' });
+    this.orderSelect.addEventListener('change', () => {
+      this.list.setOrder(this.orderSelect.value);
+      this.load();
+    });
+    this.orderPick = h('label', { class: 'page-size order-pick' }, h('span', {}, 'Order'), this.orderSelect);
+    this.fillOrders();
 
     this.error = h('p', { class: 'alert alert-error', id: 'table-error', role: 'alert', hidden: true });
     this.body = h('tbody', { id: 'table-body' });
@@ -123,18 +145,8 @@ export class TableView {
     this.prev = h('button', { type: 'button', class: 'btn btn-ghost btn-small', id: 'table-prev' }, '← Previous');
     this.nextButton = h('button', { type: 'button', class: 'btn btn-ghost btn-small', id: 'table-next' }, 'Next →');
     this.pageLabel = h('span', { class: 'muted', id: 'table-page-label' }, 'Page 1');
-    this.prev.addEventListener('click', () => {
-      if (this.page === 0) return;
-      this.cursors.pop();
-      this.page--;
-      this.load();
-    });
-    this.nextButton.addEventListener('click', () => {
-      if (!this.next) return;
-      this.cursors.push(this.next);
-      this.page++;
-      this.load();
-    });
+    this.prev.addEventListener('click', () => { if (this.list.prevPage()) this.load(); });
+    this.nextButton.addEventListener('click', () => { if (this.list.nextPage()) this.load(); });
 
     this.el = h('section', { class: 'card table-card', id: 'table-card', 'aria-labelledby': 'table-title' },
       h('div', { class: 'card-head' },
@@ -145,12 +157,15 @@ export class TableView {
         'The plugin of this table does not describe its rows, so they are shown as JSON and cannot be edited here.'),
       h('div', { class: 'toolbar' },
         h('label', { class: 'search' },
-          h('span', { class: 'sr-only' }, `Filter the ${this.table} on this page`),
+          h('span', { class: 'sr-only' }, list.searchable ? `Search the ${this.table} by ${searchText}`
+            : `Filter the ${this.table} on this page`),
           searchIcon(),
           this.filterInput),
+        this.orderPick,
         h('label', { class: 'page-size' }, h('span', {}, 'Per page'), this.pageSelect)),
       h('p', { class: 'muted filter-note', id: 'table-filter-note' },
-        'The filter looks only at the rows of this page: the API has no search.'),
+        list.searchable ? `Finds rows whose ${searchText} starts with what you type, across the whole table.`
+          : 'The filter looks only at the rows of this page: this table has no search fields.'),
       this.error,
       h('div', { class: 'table-wrap data-wrap' },
         h('table', { class: `data${info.editable ? '' : ' data-json'}`, id: 'data-table' },
@@ -220,10 +235,12 @@ export class TableView {
 
   focusTitle() { this.title.focus(); }
 
-  resetPages() {
-    this.cursors = [null];
-    this.page = 0;
-    this.next = null;
+  // The order select: the orders the table takes.
+  fillOrders() {
+    const label = (f) => this.info.fields.find((x) => x.name === f)?.label || f;
+    this.orderSelect.replaceChildren(...this.list.orders.map((o) => h('option', { value: o }, orderLabel(o, label))));
+    this.orderSelect.value = this.list.order;
+    this.orderPick.hidden = this.list.orders.length < 2;
   }
 
   // Reloads the current page; overlapping calls share one load (coalescedLoad).
@@ -243,35 +260,42 @@ export class TableView {
 
 
   async loadPage(seq, strong) {
-    const after = this.cursors[this.page];
-    const q = new URLSearchParams({ limit: String(this.pageSize) });
-    if (after) q.set('after', after);
-    if (strong) q.set('consistency', 'strong');
-    const res = await request('GET', `${this.path}?${q}`);
+    const list = this.list;
+    let res;
+    try {
+      res = await request('GET', `${this.path}?${list.params(strong)}`);
+    } catch (err) {
+      // A plugin that cannot be queried refuses every order but id: id order.
+      if (err instanceof ApiError && err.status === 400 && list.order !== 'id' && err.field !== 'q') {
+        list.refuseOrders();
+        this.fillOrders();
+        return this.loadPage(seq, strong);
+      }
+      throw err;
+    }
     if (seq !== this.loadSeq) return;
     const rows = (Array.isArray(res.body) ? res.body : []).filter((r) => r !== null && typeof r === 'object');
-    if (rows.length === 0 && this.page > 0) {
+    if (rows.length === 0 && list.page > 0) {
       // The page emptied (deletions elsewhere): step back.
-      this.cursors.pop();
-      this.page--;
+      list.prevPage();
       return this.loadPage(seq, strong);
     }
-    this.next = nextCursor(res.headers);
+    list.next = nextQuery(res.headers);
     this.rows = rows;
-    // Rows are highlighted when they appear on a refresh, not when the page changed.
-    const shown = `${this.pageSize}:${this.page}:${after || ''}`;
+    // Rows are highlighted when they appear on a refresh, not when the view changed.
+    const shown = `${list.order}|${list.q}|${list.pageSize}|${list.page}|${list.pages[list.page] || ''}`;
     if (shown !== this.shownPage) this.firstRender = true;
     this.shownPage = shown;
-    this.render(rows);
-    this.pageLabel.textContent = `Page ${this.page + 1}`;
-    this.prev.disabled = this.page === 0;
-    this.nextButton.disabled = !this.next;
+    this.render(list.arrange(rows));
+    this.pageLabel.textContent = `Page ${list.page + 1}`;
+    this.prev.disabled = list.page === 0;
+    this.nextButton.disabled = !list.next;
     return undefined;
   }
 
   rowKey(row, i) {
     const id = row.id;
-    return typeof id === 'string' || typeof id === 'number' ? `id:${id}` : `at:${this.page}:${i}`;
+    return typeof id === 'string' || typeof id === 'number' ? `id:${id}` : `at:${this.list.page}:${i}`;
   }
 
   rowLabel(row) {
@@ -281,22 +305,22 @@ export class TableView {
     return row.id === undefined ? this.info.noun : String(row.id);
   }
 
-  // Updates the table in place, keyed by id, so focus and scroll survive a refresh.
-  render(rows) {
+  // Updates the table in place, keyed by id, so focus and scroll survive a
+  // refresh. `items` are {row, outside} (ListQuery.arrange): a saved row that
+  // sorts elsewhere comes first, marked.
+  render(items) {
     const seen = new Set();
-    rows.forEach((r, i) => {
+    items.forEach(({ row: r, outside }, i) => {
       const key = this.rowKey(r, i);
       seen.add(key);
       let row = this.rowsById.get(key);
       if (!row) {
         row = this.makeRow(r);
         this.rowsById.set(key, row);
-        if (!this.firstRender) {
-          row.tr.classList.add('flash');
-          setTimeout(() => row.tr.classList.remove('flash'), 1600);
-        }
+        if (!this.firstRender) flash(row.tr, 'flash', 1600);
       }
       this.updateRow(row, r);
+      this.setOutside(row, outside);
       if (this.body.children[i] !== row.tr) this.body.insertBefore(row.tr, this.body.children[i] || null);
     });
     for (const [key, row] of this.rowsById) {
@@ -308,6 +332,31 @@ export class TableView {
     }
     this.firstRender = false;
     this.applyFilter();
+  }
+
+  setOutside(row, outside) {
+    if (!outside) {
+      delete row.tr.dataset.outside;
+      row.tr.removeAttribute('title');
+      return;
+    }
+    row.tr.dataset.outside = 'true';
+    row.tr.title = this.list.matches(row.data) ? 'Saved here; it sorts on another page' : 'Saved here; it is not in this search';
+  }
+
+  // Shows a row saved through the form at once, where it sorts (or first,
+  // marked, when it sorts elsewhere), highlighted.
+  showSaved(saved) {
+    if (!saved || typeof saved !== 'object' || saved.id === undefined || saved.id === null) return;
+    this.list.pin(saved);
+    this.rows = this.rows.filter((r) => r.id !== saved.id);
+    this.render(this.list.arrange(this.rows));
+    const row = this.rowsById.get(this.rowKey(saved, 0));
+    if (row) {
+      row.tr.hidden = false; // the page filter does not hide what was just saved
+      flash(row.tr, 'saved', 4000);
+      row.tr.scrollIntoView({ block: 'nearest' });
+    }
   }
 
   makeRow(r) {
@@ -373,15 +422,20 @@ export class TableView {
       if (match) shown++;
     }
     const total = this.rows.length;
-    const first = this.page * this.pageSize + 1;
+    const first = this.list.page * this.list.pageSize + 1;
+    const range = `${first.toLocaleString('en-US')}–${(first + total - 1).toLocaleString('en-US')}`;
     if (this.filter) {
       this.summary.textContent = `${shown.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} rows on this page match`;
+    } else if (this.list.q && this.list.searchable) {
+      this.summary.textContent = this.list.page === 0 && !this.list.next
+        ? `${total.toLocaleString('en-US')} ${total === 1 ? 'match' : 'matches'}` : `Showing matches ${range}`;
     } else {
       this.summary.textContent = total
         ? `Showing ${first.toLocaleString('en-US')}–${(first + total - 1).toLocaleString('en-US')}`
         : `No ${this.table}`;
     }
     this.empty.textContent = this.filter ? 'No row on this page matches the filter.'
+      : this.list.q && this.list.searchable ? 'No row matches this search.'
       : this.info.editable ? `Nothing here yet. Create the first with “New ${this.info.noun}”.` : 'Nothing here yet.';
     this.empty.hidden = shown > 0;
   }
@@ -460,7 +514,10 @@ export class TableView {
         const saved = res.body && typeof res.body === 'object' ? res.body : body;
         const label = this.rowLabel(saved);
         if (res.status === 202) this.toast('Accepted — it will appear once the cluster applies it.');
-        else this.toast(editing ? `Saved ${label}.` : `Created ${label}.`);
+        else {
+          this.toast(editing ? `Saved ${label}.` : `Created ${label}.`);
+          this.showSaved(res.body);
+        }
         await this.load({ strong: true });
       } catch (err) {
         if (err instanceof ApiError && err.field && this.setFieldError(err.field, err.message)) {
@@ -501,6 +558,7 @@ export class TableView {
         this.toast(`${label} was already deleted.`);
       }
       this.pendingDelete = null;
+      this.list.unpin(data.id);
       this.confirm.close();
       await this.load({ strong: true });
     });

@@ -1,9 +1,12 @@
-// The users list (cursor pagination, search, auto-refresh) and its dialogs.
+// The users list (newest first or another order, server-side search, cursor
+// pagination, live refresh, saved rows shown at once) and its dialogs.
 import { request, nextCursor, ApiError } from './api.js';
-import { h, withBusy, coalescedLoad } from './dom.js';
+import { h, withBusy, coalescedLoad, flash } from './dom.js';
+import { ListQuery, nextQuery, orderLabel } from './listing.js';
 
-const SEARCH_PAGE = 1000;   // rows per request while searching (the API's maximum)
-const SEARCH_MAX_PAGES = 10; // a search looks at no more than 10,000 users
+// Without server-side search (a node without /_schema) the search walks the table:
+const SEARCH_PAGE = 1000;   // rows per request while walking (the API's maximum)
+const SEARCH_MAX_PAGES = 10; // a walk looks at no more than 10,000 users
 const SEARCH_SHOWN = 200;   // matches shown at most
 
 const dateFmt = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short' });
@@ -29,17 +32,32 @@ export class UsersView {
     this.$ = (id) => document.getElementById(id);
     this.body = this.$('users-body');
     this.rowsById = new Map();
-    this.pageSize = Number(this.$('page-size').value);
-    this.cursors = [null]; // cursors[i] is the `after` of page i
-    this.page = 0;
-    this.next = null;
-    this.query = '';
+    this.list = new ListQuery();
+    this.list.pageSize = Number(this.$('page-size').value);
+    this.rows = []; // the server's rows of the page shown
     this.loadSeq = 0;
     this.loading = null;
     this.firstRender = true;
     this.editing = null; // the user being edited, or null when creating
     this.pendingDelete = null;
     this.wire();
+    this.setEntry(null);
+  }
+
+  // The users entry of /_schema (its orders and search fields), or null
+  // when the node has no /_schema: id order, and the search walks the table.
+  setEntry(entry) {
+    const before = `${this.list.orders}|${this.list.search}|${this.list.order}`;
+    this.list.setFields(entry);
+    if (before === `${this.list.orders}|${this.list.search}|${this.list.order}` && this.orderSelectBuilt) return;
+    this.orderSelectBuilt = true;
+    const select = this.$('order');
+    select.replaceChildren(...this.list.orders.map((o) => h('option', { value: o }, orderLabel(o))));
+    select.value = this.list.order;
+    select.closest('label').hidden = this.list.orders.length < 2;
+    this.$('search-note').textContent = this.list.searchable
+      ? 'Finds users whose name or email starts with what you type, across the whole table.'
+      : `Finds users whose name or email contains what you type, among the first ${(SEARCH_PAGE * SEARCH_MAX_PAGES).toLocaleString('en-US')}.`;
   }
 
   wire() {
@@ -47,28 +65,22 @@ export class UsersView {
     this.$('search').addEventListener('input', (e) => {
       clearTimeout(debounce);
       debounce = setTimeout(() => {
-        this.query = e.target.value.trim().toLowerCase();
-        this.resetPages();
+        const q = e.target.value.trim();
+        if (q === this.list.q) return;
+        this.list.setSearch(q);
         this.load();
-      }, 200);
+      }, 250);
+    });
+    this.$('order').addEventListener('change', (e) => {
+      this.list.setOrder(e.target.value);
+      this.load();
     });
     this.$('page-size').addEventListener('change', (e) => {
-      this.pageSize = Number(e.target.value);
-      this.resetPages();
+      this.list.setPageSize(Number(e.target.value));
       this.load();
     });
-    this.$('prev-page').addEventListener('click', () => {
-      if (this.page === 0) return;
-      this.cursors.pop();
-      this.page--;
-      this.load();
-    });
-    this.$('next-page').addEventListener('click', () => {
-      if (!this.next) return;
-      this.cursors.push(this.next);
-      this.page++;
-      this.load();
-    });
+    this.$('prev-page').addEventListener('click', () => { if (this.list.prevPage()) this.load(); });
+    this.$('next-page').addEventListener('click', () => { if (this.list.nextPage()) this.load(); });
     this.$('new-user').addEventListener('click', () => this.openForm(null));
     this.$('user-form').addEventListener('submit', (e) => { e.preventDefault(); this.save(); });
     this.$('confirm-form').addEventListener('submit', (e) => { e.preventDefault(); this.confirmDelete(); });
@@ -80,12 +92,6 @@ export class UsersView {
     }
   }
 
-  resetPages() {
-    this.cursors = [null];
-    this.page = 0;
-    this.next = null;
-  }
-
   // Reloads the current page (or search). Overlapping calls share one load;
   // a call made while a load runs schedules one more afterwards. `strong`
   // asks the serving node to catch up with the log first, so a write this
@@ -93,7 +99,7 @@ export class UsersView {
   load(options) {
     return coalescedLoad(this, options, async (seq, strong) => {
       try {
-        if (this.query) await this.loadSearch(seq, strong);
+        if (this.list.q && !this.list.searchable) await this.loadWalk(seq, strong);
         else await this.loadPage(seq, strong);
         this.$('list-error').hidden = true;
       } catch (err) {
@@ -105,34 +111,62 @@ export class UsersView {
     });
   }
 
-
+  // A page of GET /users in the order chosen, searched with ?q= when the
+  // box holds text.
   async loadPage(seq, strong = false) {
-    const after = this.cursors[this.page];
-    const q = new URLSearchParams({ limit: String(this.pageSize) });
-    if (after) q.set('after', after);
-    if (strong) q.set('consistency', 'strong');
-    const res = await request('GET', `users?${q}`);
+    const list = this.list;
+    let res;
+    try {
+      res = await request('GET', `users?${list.params(strong)}`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 400 && list.order !== 'id' && err.field !== 'q') {
+        list.refuseOrders(); // a node that cannot order users: id order
+        this.setEntry({ orders: ['id'], search: list.search });
+        return this.loadPage(seq, strong);
+      }
+      throw err;
+    }
     if (seq !== this.loadSeq) return;
     const rows = Array.isArray(res.body) ? res.body : [];
-    if (rows.length === 0 && this.page > 0) {
+    if (rows.length === 0 && list.page > 0) {
       // The page emptied (deletions elsewhere): step back.
-      this.cursors.pop();
-      this.page--;
+      list.prevPage();
       return this.loadPage(seq, strong);
     }
-    this.next = nextCursor(res.headers);
-    this.render(rows);
-    const first = this.page * this.pageSize + 1;
-    this.$('users-summary').textContent = rows.length
-      ? `Showing ${first.toLocaleString('en-US')}–${(first + rows.length - 1).toLocaleString('en-US')}`
-      : 'No users';
-    this.$('page-label').textContent = `Page ${this.page + 1}`;
-    this.$('prev-page').disabled = this.page === 0;
-    this.$('next-page').disabled = !this.next;
-    this.$('users-empty').textContent = 'No users yet. Create the first one with “New user”.';
+    list.next = nextQuery(res.headers);
+    this.rows = rows;
+    // Rows are highlighted when they appear on a refresh, not when the view changed.
+    const shown = `${list.order}|${list.q}|${list.pageSize}|${list.page}|${list.pages[list.page] || ''}`;
+    if (shown !== this.shownView) this.firstRender = true;
+    this.shownView = shown;
+    this.show();
+    this.$('page-label').textContent = `Page ${list.page + 1}`;
+    this.$('prev-page').disabled = list.page === 0;
+    this.$('next-page').disabled = !list.next;
   }
 
-  async loadSearch(seq, strong = false) {
+  // The rows of the page with what this page saved, and the summary.
+  show() {
+    const list = this.list;
+    const rows = this.rows;
+    this.render(list.arrange(rows));
+    const first = list.page * list.pageSize + 1;
+    const range = `${first.toLocaleString('en-US')}–${(first + rows.length - 1).toLocaleString('en-US')}`;
+    if (list.q) {
+      this.$('users-summary').textContent = list.page === 0 && !list.next
+        ? `${rows.length.toLocaleString('en-US')} ${rows.length === 1 ? 'match' : 'matches'}`
+        : `Showing matches ${range}`;
+      this.$('users-empty').textContent = 'No user matches this search.';
+    } else {
+      this.$('users-summary').textContent = rows.length ? `Showing ${range}` : 'No users';
+      this.$('users-empty').textContent = 'No users yet. Create the first one with “New user”.';
+    }
+  }
+
+  // Without server-side search (a node without /_schema): walks the table
+  // with the cursor and keeps the users whose name or email contains the text.
+  async loadWalk(seq, strong = false) {
+    const query = this.list.q.toLowerCase();
     const matches = [];
     let after = null, scanned = 0, complete = false;
     for (let i = 0; i < SEARCH_MAX_PAGES; i++) {
@@ -144,14 +178,14 @@ export class UsersView {
       const rows = Array.isArray(res.body) ? res.body : [];
       scanned += rows.length;
       for (const u of rows) {
-        if (String(u.name).toLowerCase().includes(this.query) || String(u.email).toLowerCase().includes(this.query)) {
+        if (String(u.name).toLowerCase().includes(query) || String(u.email).toLowerCase().includes(query)) {
           matches.push(u);
         }
       }
       after = nextCursor(res.headers);
       if (!after) { complete = true; break; }
     }
-    this.render(matches.slice(0, SEARCH_SHOWN));
+    this.render(matches.slice(0, SEARCH_SHOWN).map((row) => ({ row, outside: false })));
     let summary = `${matches.length.toLocaleString('en-US')} ${matches.length === 1 ? 'match' : 'matches'}`;
     if (matches.length > SEARCH_SHOWN) summary += `, first ${SEARCH_SHOWN} shown`;
     if (!complete) summary += ` in the first ${scanned.toLocaleString('en-US')} users`;
@@ -163,21 +197,20 @@ export class UsersView {
   }
 
   // Updates the table in place, keyed by id, so focus and scroll survive a
-  // refresh.
-  render(rows) {
+  // refresh. `items` are {row, outside} (ListQuery.arrange): a saved row
+  // that sorts elsewhere is shown first, with a note saying so.
+  render(items) {
     const seen = new Set();
-    rows.forEach((u, i) => {
+    items.forEach(({ row: u, outside }, i) => {
       seen.add(u.id);
       let row = this.rowsById.get(u.id);
       if (!row) {
         row = this.makeRow(u);
         this.rowsById.set(u.id, row);
-        if (!this.firstRender) {
-          row.tr.classList.add('flash');
-          setTimeout(() => row.tr.classList.remove('flash'), 1600);
-        }
+        if (!this.firstRender) flash(row.tr, 'flash', 1600);
       }
       this.updateRow(row, u);
+      this.setOutside(row, outside);
       if (this.body.children[i] !== row.tr) this.body.insertBefore(row.tr, this.body.children[i] || null);
     });
     for (const [id, row] of this.rowsById) {
@@ -187,8 +220,41 @@ export class UsersView {
       this.rowsById.delete(id);
       if (hadFocus) this.$('users-title').focus();
     }
-    this.$('users-empty').hidden = rows.length > 0;
+    this.$('users-empty').hidden = items.length > 0;
     this.firstRender = false;
+  }
+
+  setOutside(row, outside) {
+    if (!outside) {
+      delete row.tr.dataset.outside;
+      if (row.note) row.note.remove();
+      return;
+    }
+    const why = this.list.matches(row.user) ? 'Saved · sorts on another page' : 'Saved · not in this search';
+    row.tr.dataset.outside = 'true';
+    if (!row.note) row.note = h('span', { class: 'saved-note' });
+    row.note.textContent = why;
+    if (!row.note.isConnected) row.name.after(row.note);
+  }
+
+  // Shows a user saved through the form at once, where it sorts (or first,
+  // marked, when it sorts elsewhere), highlighted.
+  showSaved(user) {
+    if (!user || typeof user !== 'object' || !user.id) return;
+    this.list.pin(user);
+    this.rows = this.rows.filter((r) => r.id !== user.id);
+    if (this.list.q && !this.list.searchable) {
+      // The walked search: no order to place it by; first.
+      this.render([{ row: user, outside: false }, ...[...this.rowsById.values()]
+        .map((r) => r.user).filter((u) => u.id !== user.id).map((row) => ({ row, outside: false }))]);
+    } else {
+      this.show();
+    }
+    const row = this.rowsById.get(user.id);
+    if (row) {
+      flash(row.tr, 'saved', 4000);
+      row.tr.scrollIntoView({ block: 'nearest' });
+    }
   }
 
   makeRow(u) {
@@ -271,7 +337,10 @@ export class UsersView {
           : await request('POST', 'users', { body });
         this.$('user-dialog').close();
         if (res.status === 202) this.toast('Accepted — it will appear once the cluster applies it.');
-        else this.toast(editing ? `Saved ${body.name}.` : `Created ${body.name}.`);
+        else {
+          this.toast(editing ? `Saved ${body.name}.` : `Created ${body.name}.`);
+          this.showSaved(res.body);
+        }
         await this.load({ strong: true });
       } catch (err) {
         if (err instanceof ApiError && err.field && this.setFieldError(err.field, err.message)) {
@@ -311,6 +380,7 @@ export class UsersView {
         this.toast(`${user.name} was already deleted.`);
       }
       this.pendingDelete = null;
+      this.list.unpin(user.id);
       this.$('confirm-dialog').close();
       await this.load({ strong: true });
     });

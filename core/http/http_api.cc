@@ -572,6 +572,12 @@ class Router {
     ListParamError error;
     if (!parse_list_request(params, table, loaded.fields, request, error))
       return r->problem(400, error.message, error.parameter);
+    // A plugin built before queries (ABI 1 and 2) has no query(): its table
+    // pages in id order only.
+    if (!request.plain && loaded.abi < 3)
+      return r->problem(400, "table " + table + " is served by a plugin of ABI " + std::to_string(loaded.abi) +
+                                 ", which pages in id order only: order must be id",
+                        "order");
     bool wants_strong;
     std::string consistency;
     if (!strong(req, *r, wants_strong, &consistency)) return;

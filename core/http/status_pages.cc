@@ -366,7 +366,9 @@ std::string schema_json(const PluginSet& plugins) {
       for (auto& n : list) w.String(n.c_str(), static_cast<rapidjson::SizeType>(n.size()));
       w.EndArray();
     };
-    std::vector<std::string> orders = {"id", "-id"};
+    // A plugin built before queries (ABI 1 and 2) pages in id order only.
+    std::vector<std::string> orders = {"id"};
+    if (p.abi >= 3) orders.push_back("-id");
     for (auto& s : p.fields.sorts)
       if (s != "id") {
         orders.push_back(s);

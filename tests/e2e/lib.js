@@ -72,9 +72,12 @@ export async function openUi(context, { viewport } = {}) {
   return page;
 }
 
-// Narrows the list to this run's users (the search box looks across pages).
+// Narrows the list to this run's users: the search box finds the users whose
+// name or email starts with the text, across the whole table, and every
+// email the tests create starts with `e2e-<RUN>`.
+export const RUN_PREFIX = `e2e-${RUN}`;
 export async function searchRun(page) {
-  await page.getByLabel('Search users by name or email').fill(RUN);
+  await page.getByLabel('Search users by name or email').fill(RUN_PREFIX);
   await page.waitForFunction(() => /match/.test(document.getElementById('users-summary').textContent),
     null, { timeout: WAIT });
 }
@@ -103,6 +106,21 @@ export async function api(method, urlPath, { base = BASE_URL, body } = {}) {
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null, node: res.headers.get('X-ClusterLite-Node') };
+}
+
+// Deletes the users whose name or email starts with `prefix` (what a run made).
+export async function deleteUsers(prefix) {
+  let path = `/users?limit=1000&q=${encodeURIComponent(prefix)}`;
+  for (let i = 0; i < 20 && path; i++) {
+    const res = await fetch(`${BASE_URL}${path}`, {
+      headers: TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {}, signal: AbortSignal.timeout(WAIT),
+    }).catch(() => null);
+    if (!res || res.status !== 200) return;
+    for (const u of await res.json()) await api('DELETE', `/users/${u.id}`).catch(() => {});
+    const link = res.headers.get('Link');
+    const m = link && link.match(/<([^>]*)>\s*;\s*rel="?next"?/);
+    path = m ? m[1] : null;
+  }
 }
 
 export async function createUser(name, email, base = BASE_URL) {

@@ -345,7 +345,8 @@ describe(`web UI: the ${TABLE} table, built from its schema`, { skip: !entry && 
       return rows.length > 0 && rows.every((id) => !p1.includes(id));
     }, page1, { timeout: WAIT });
     const page2 = await ids();
-    assert.ok(page2[0] > page1[page1.length - 1], 'page 2 continues after the last id of page 1');
+    // Newest first by default: ids are time-ordered (UUIDv7), so page 2 holds older ones.
+    assert.ok(page2[0] < page1[page1.length - 1], 'page 2 continues before the last id of page 1');
     await card.getByRole('button', { name: 'Previous' }).click();
     await page.waitForFunction(() => document.getElementById('table-page-label').textContent === 'Page 1', null, { timeout: WAIT });
     assert.deepEqual(await ids(), page1);

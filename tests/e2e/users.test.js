@@ -4,7 +4,7 @@ import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BASE_URL, NODE_URL, RUN, WAIT, launch, openUi, searchRun, row, screenshot, api, createUser,
-  uniqueEmail, eventually,
+  uniqueEmail, eventually, deleteUsers, RUN_PREFIX,
 } from './lib.js';
 
 // A labelled field of the user dialog.
@@ -31,14 +31,7 @@ describe(`web UI at ${BASE_URL}/ui/`, () => {
 
   after(async () => {
     // Remove what this run created that is still there.
-    let after = '';
-    for (let i = 0; i < 20; i++) {
-      const res = await api('GET', `/users?limit=1000${after ? `&after=${after}` : ''}`).catch(() => null);
-      if (!res || res.status !== 200 || !res.body.length) break;
-      for (const u of res.body) if (u.email.includes(RUN)) await api('DELETE', `/users/${u.id}`).catch(() => {});
-      if (res.body.length < 1000) break;
-      after = res.body[res.body.length - 1].id;
-    }
+    await deleteUsers(RUN_PREFIX);
     if (browser) {
       assert.deepEqual(browser.errors, [], 'the page raised no uncaught errors');
       await browser.close();
@@ -196,7 +189,7 @@ describe(`web UI at ${BASE_URL}/ui/`, () => {
     assert.ok(lists.length >= 1, 'the list was reloaded because of the change');
   });
 
-  it('pages through the list with the cursor, forwards and back', async () => {
+  it('pages through the list, newest first, with the cursor, forwards and back', async () => {
     const first = await api('GET', '/users?limit=11');
     for (let i = first.body.length; i < 11; i++) await createUser(`Pager ${i}`, uniqueEmail('page'));
     page = await openUi(browser.context);
@@ -213,7 +206,8 @@ describe(`web UI at ${BASE_URL}/ui/`, () => {
       return rows.length > 0 && rows.every((id) => !p1.includes(id));
     }, page1, { timeout: WAIT });
     const page2 = await ids();
-    assert.ok(page2[0] > page1[page1.length - 1], 'page 2 continues after the last id of page 1');
+    // Newest first by default: ids are time-ordered (UUIDv7), so page 2 holds older ones.
+    assert.ok(page2[0] < page1[page1.length - 1], 'page 2 continues before the last id of page 1');
     await page.getByRole('button', { name: 'Previous' }).click();
     await page.waitForFunction(() => document.getElementById('page-label').textContent === 'Page 1', null, { timeout: WAIT });
     assert.deepEqual(await ids(), page1);

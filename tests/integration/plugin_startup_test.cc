@@ -233,6 +233,13 @@ TEST(PluginStartup, PluginOfAbi1StillServes) {
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_EQ(node.request("DELETE", "/legacy_notes/" + id).status, 204);
   EXPECT_EQ(node.request("GET", "/legacy_notes/" + id).status, 404);
+  // It has no query(): only the id order, which /_schema says.
+  auto newest = node.request("GET", "/legacy_notes?order=-id");
+  EXPECT_EQ(newest.status, 400) << newest.body;
+  EXPECT_NE(newest.body.find(R"("field":"order")"), std::string::npos) << newest.body;
+  EXPECT_EQ(node.request("GET", "/legacy_notes?order=id").status, 200);
+  EXPECT_NE(node.request("GET", "/_schema").body.find(R"("table":"legacy_notes","plugin":"abi1_legacy","version":0,"schema_sha256":"","schema":null,"filters":[],"search":[],"orders":["id"])"),
+            std::string::npos);
   EXPECT_EQ(node.request("GET", "/users").status, 200);
   EXPECT_EQ(node.stop(), 0) << node.output();
 }
