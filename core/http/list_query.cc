@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "json.h"
 #include "sha256.h"
@@ -203,8 +204,12 @@ bool parse_list_request(const std::vector<std::pair<std::string, std::string>>& 
   std::string cursor_token, after;
   bool has_cursor = false, has_after = false;
   out.order = "id";
+  std::set<std::string> seen;
   for (auto& [name, raw] : params) {
     if (name == "consistency") continue;  // read by the router
+    // Twice the same parameter (?order=id&order=-id, ?email=a&email=b) has
+    // no one meaning: refused rather than one of them picked.
+    if (!seen.insert(name).second) return fail(error, shown(name) + " is given more than once", shown(name));
     std::string value;
     if (!decode_query_value(raw, value) || !is_valid_utf8(value))
       return fail(error, shown(name) + " is not a percent-encoded UTF-8 value", shown(name));

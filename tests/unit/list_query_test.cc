@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 using namespace clusterlite;
 
 namespace {
@@ -93,6 +95,13 @@ TEST(ListQuery, BadParametersNameTheParameter) {
             "unknown or unindexed field: email (this table cannot be filtered)");
   EXPECT_EQ(parse_error({{"order", "-id"}, {"after", "x"}}).parameter, "after");
   EXPECT_EQ(parse_error({{"cursor", "c1.e30"}, {"after", "x"}}).parameter, "cursor");
+  // A parameter given twice has no one meaning.
+  for (auto [twice, first, second] : std::initializer_list<std::tuple<const char*, const char*, const char*>>{
+           {"order", "id", "-id"}, {"email", "a", "b"}, {"limit", "1", "2"}, {"q", "a", "b"}, {"after", "x", "y"}}) {
+    auto e = parse_error({{twice, first}, {twice, second}});
+    EXPECT_EQ(e.parameter, twice);
+    EXPECT_EQ(e.message, std::string(twice) + " is given more than once");
+  }
 }
 
 TEST(ListQuery, CursorRoundTrips) {
