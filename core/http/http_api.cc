@@ -34,6 +34,7 @@
 #include "http/snapshot_endpoint.h"
 #include "http/static_files.h"
 #include "http/status_pages.h"
+#include "http/url.h"
 #include "http/work_queue.h"
 #include "json.h"
 #include "log.h"
@@ -71,65 +72,13 @@ struct HttpApi::State {
 
 namespace {
 
-constexpr size_t kMaxIdBytes = 256;
 // Descriptors kept for everything but client connections (SQLite, the log,
 // Pistache's and the node's own).
 constexpr int kReservedDescriptors = 512;
 
-constexpr int kDefaultLimit = 100;
-constexpr int kMaxLimit = 1000;
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
-}
-
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes a path segment; false on a malformed escape.
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
-
-// An entity id from the URL: decoded, 1..256 bytes of UTF-8 without control
-// characters or '/'. Anything else is a 400 before any plugin sees it.
-bool decode_id(std::string_view raw, std::string& id) {
-  if (!percent_decode(raw, id) || id.empty() || id.size() > kMaxIdBytes || !is_valid_utf8(id)) return false;
-  for (unsigned char c : id)
-    if (c < 0x20 || c == 0x7F || c == '/') return false;
-  return true;
-}
-
-std::string url_encode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
 }
 
 int http_status(StatusCode code) {
@@ -542,14 +491,9 @@ class Router {
   // A page's `limit` and `after` query parameters; false after answering 400.
   bool page_params(const Http::Request& req, Responder& r, int& limit, std::string& after) {
     limit = kDefaultLimit;
-    if (auto l = req.query().get("limit")) {
-      char* end = nullptr;
-      long v = std::strtol(l->c_str(), &end, 10);
-      if (l->empty() || *end != '\0' || v < 1 || v > kMaxLimit) {
-        r.problem(400, "limit must be an integer from 1 to " + std::to_string(kMaxLimit), "limit");
-        return false;
-      }
-      limit = static_cast<int>(v);
+    if (auto l = req.query().get("limit"); l && !parse_limit(*l, limit)) {
+      r.problem(400, "limit must be an integer from 1 to " + std::to_string(kMaxLimit), "limit");
+      return false;
     }
     after.clear();
     if (auto a = req.query().get("after"); a && !decode_id(*a, after)) {
@@ -570,14 +514,10 @@ class Router {
       params.emplace_back(it->first, it->second);
     ListRequest request;
     ListParamError error;
-    if (!parse_list_request(params, table, loaded.fields, request, error))
+    // A plugin built before queries (ABI 1 and 2) has no query fields and
+    // takes the id order only (list_orders): its requests stay plain.
+    if (!parse_list_request(params, table, loaded.fields, loaded.abi, request, error))
       return r->problem(400, error.message, error.parameter);
-    // A plugin built before queries (ABI 1 and 2) has no query(): its table
-    // pages in id order only.
-    if (!request.plain && loaded.abi < 3)
-      return r->problem(400, "table " + table + " is served by a plugin of ABI " + std::to_string(loaded.abi) +
-                                 ", which pages in id order only: order must be id",
-                        "order");
     bool wants_strong;
     std::string consistency;
     if (!strong(req, *r, wants_strong, &consistency)) return;

@@ -12,14 +12,12 @@
 #include <set>
 
 #include "json.h"
+#include "http/url.h"
 #include "sha256.h"
 
 namespace clusterlite {
 namespace {
 
-constexpr int kDefaultLimit = 100;
-constexpr int kMaxLimit = 1000;
-constexpr size_t kMaxIdBytes = 256;
 constexpr size_t kMaxValueBytes = 1024;
 constexpr size_t kMaxSearchBytes = 256;
 constexpr size_t kMaxCursorBytes = 4096;
@@ -61,28 +59,6 @@ bool unbase64url(std::string_view in, std::string& out) {
   return bits < 6 && (acc & ((1u << bits) - 1)) == 0;
 }
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string url_encode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
 bool has_control(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; });
 }
@@ -107,17 +83,6 @@ bool contains(const std::vector<std::string>& names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-// The orders a table accepts, as the order parameter spells them.
-std::vector<std::string> orders_of(const QueryFields& fields) {
-  std::vector<std::string> out = {"id", "-id"};
-  for (auto& s : fields.sorts) {
-    if (s == "id") continue;
-    out.push_back(s);
-    out.push_back("-" + s);
-  }
-  return out;
-}
-
 bool fail(ListParamError& error, std::string message, std::string parameter) {
   error = {std::move(message), std::move(parameter)};
   return false;
@@ -130,21 +95,24 @@ bool is_reserved_list_parameter(std::string_view name) {
          name == "consistency";
 }
 
-bool decode_query_value(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out.push_back(' ');
-    } else if (in[i] != '%') {
-      out.push_back(in[i]);
-    } else {
-      if (i + 2 >= in.size()) return false;
-      int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    }
+std::vector<std::string> list_orders(const QueryFields& fields, int abi) {
+  std::vector<std::string> out = {"id"};
+  if (abi < 3) return out;  // no query(): the id order only
+  out.push_back("-id");
+  for (auto& s : fields.sorts) {
+    if (s == "id") continue;
+    out.push_back(s);
+    out.push_back("-" + s);
   }
+  return out;
+}
+
+bool parse_limit(std::string_view value, int& limit) {
+  std::string text(value);
+  char* end = nullptr;
+  long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < 1 || v > kMaxLimit) return false;
+  limit = static_cast<int>(v);
   return true;
 }
 
@@ -197,7 +165,7 @@ bool decode_cursor(std::string_view token, ListCursor& out) {
 }
 
 bool parse_list_request(const std::vector<std::pair<std::string, std::string>>& params, const std::string& table,
-                        const QueryFields& fields, ListRequest& out, ListParamError& error) {
+                        const QueryFields& fields, int abi, ListRequest& out, ListParamError& error) {
   out = ListRequest{};
   out.limit = kDefaultLimit;
   std::map<std::string, std::string> filters;  // sorted: the fingerprint and the Link list them in one order
@@ -214,37 +182,18 @@ bool parse_list_request(const std::vector<std::pair<std::string, std::string>>& 
     if (!decode_query_value(raw, value) || !is_valid_utf8(value))
       return fail(error, shown(name) + " is not a percent-encoded UTF-8 value", shown(name));
     if (name == "limit") {
-      char* end = nullptr;
-      long v = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || v < 1 || v > kMaxLimit)
+      if (!parse_limit(value, out.limit))
         return fail(error, "limit must be an integer from 1 to " + std::to_string(kMaxLimit), "limit");
-      out.limit = static_cast<int>(v);
     } else if (name == "after") {
       // As before queries existed: percent-decoded without '+' for a space.
-      std::string id;
-      bool ok = true;
-      for (size_t i = 0; i < raw.size() && ok; ++i) {
-        if (raw[i] != '%') {
-          id.push_back(raw[i]);
-        } else if (i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
-          id.push_back(static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2])));
-          i += 2;
-        } else {
-          ok = false;
-        }
-      }
-      if (!ok || id.empty() || id.size() > kMaxIdBytes || !is_valid_utf8(id) || has_control(id) ||
-          id.find('/') != std::string::npos)
-        return fail(error, "after must be an id", "after");
-      after = id;
+      if (!decode_id(raw, after)) return fail(error, "after must be an id", "after");
       has_after = true;
     } else if (name == "cursor") {
       cursor_token = value;
       has_cursor = true;
     } else if (name == "order") {
-      if (!contains(orders_of(fields), value))
-        return fail(error, "order must be one of " + join(orders_of(fields)) + " (a leading - is descending)",
-                    "order");
+      if (auto orders = list_orders(fields, abi); !contains(orders, value))
+        return fail(error, "order must be one of " + join(orders) + " (a leading - is descending)", "order");
       out.order = value;
     } else if (name == "q") {
       if (fields.search.empty())

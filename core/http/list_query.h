@@ -8,13 +8,28 @@
 #include <clusterlite/query.h>
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace clusterlite {
 
+// A page holds `limit` rows: kDefaultLimit without the parameter, at most kMaxLimit.
+inline constexpr int kDefaultLimit = 100;
+inline constexpr int kMaxLimit = 1000;
+
 // The parameters the host reads itself; any other parameter names a field.
 bool is_reserved_list_parameter(std::string_view name);
+
+// A `limit` parameter's value into `limit`; false when it is not an integer
+// from 1 to kMaxLimit.
+bool parse_limit(std::string_view value, int& limit);
+
+// The orders GET /{table} takes, as the order parameter spells them: id,
+// -id, and both directions of each sort field. A plugin built before
+// queries (ABI 1 and 2) has no query(): id only. The one list the parser,
+// /_schema and /openapi.json use.
+std::vector<std::string> list_orders(const QueryFields& fields, int abi);
 
 // A cursor's content. Encoded, it is opaque to clients:
 // "c1." + base64url of {"t":table,"o":order,"f":filters fingerprint,"v":sort value,"i":id}.
@@ -57,15 +72,12 @@ struct ListParamError {
 // order, a malformed cursor or one of another table, order or filter set,
 // `after` and `cursor` together, and bad limits or values.
 bool parse_list_request(const std::vector<std::pair<std::string, std::string>>& params, const std::string& table,
-                        const QueryFields& fields, ListRequest& out, ListParamError& error);
+                        const QueryFields& fields, int abi, ListRequest& out, ListParamError& error);
 
 // The parameters of the Link to the page after the one ending with `last`
 // (its id and sort value): "limit=N&...&after=<id>" for the id order,
 // "limit=N&...&cursor=<token>" for the others.
 std::string next_page_params(const std::string& table, const ListRequest& request, const std::string& last_id,
                              const std::string& last_sort_value);
-
-// Percent-decodes a query parameter's value ('+' is a space); false on a malformed escape.
-bool decode_query_value(std::string_view in, std::string& out);
 
 }  // namespace clusterlite

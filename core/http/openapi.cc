@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "http/list_query.h"
 #include "http/openapi_contract.h"
 #include "http/routes.h"
 
@@ -157,18 +158,17 @@ Value request_schema(const Value& entity, bool update, const std::string& table,
   return out;
 }
 
-// The query parameters of table `fields` on a described table's list: its
-// orders as the order parameter's enum, q only when it has search fields,
-// and one parameter per filter, typed as the entity's property.
-void add_query_parameters(Value& path, const QueryFields& fields, const Value& entity, Alloc& a) {
+// The query parameters of a described table's list, from its plugin's
+// `fields` and ABI: its orders as the order parameter's enum (list_orders),
+// q only when it has search fields, and one parameter per filter, typed as
+// the entity's property.
+void add_query_parameters(Value& path, const QueryFields& fields, int abi, const Value& entity, Alloc& a) {
   auto get = path.FindMember("get");
   if (get == path.MemberEnd() || !get->value.IsObject()) return;
   auto params = get->value.FindMember("parameters");
   if (params == get->value.MemberEnd() || !params->value.IsArray()) return;
   Value orders(rapidjson::kArrayType);
-  orders.PushBack("id", a).PushBack("-id", a);
-  for (auto& s : fields.sorts)
-    if (s != "id") orders.PushBack(str(s, a), a).PushBack(str("-" + s, a), a);
+  for (auto& o : list_orders(fields, abi)) orders.PushBack(str(o, a), a);
   Value out(rapidjson::kArrayType);
   for (auto& param : params->value.GetArray()) {
     auto name = param.IsObject() ? param.FindMember("name") : Value::MemberIterator();
@@ -311,7 +311,7 @@ std::string openapi_json(const PluginSet& plugins) {
       // The contract's list answers 404 for an unknown table only; this one is known.
       if (tmpl == &collection) {
         drop_response(v, "get", "404");
-        add_query_parameters(v, p.fields, entity, a);
+        add_query_parameters(v, p.fields, p.abi, entity, a);
       }
       table_paths.AddMember(str(path, a), v, a);
     }

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 
+#include "http/list_query.h"
 #include "log.h"
 #include "snapshot/snapshot_file.h"
 
@@ -366,17 +367,9 @@ std::string schema_json(const PluginSet& plugins) {
       for (auto& n : list) w.String(n.c_str(), static_cast<rapidjson::SizeType>(n.size()));
       w.EndArray();
     };
-    // A plugin built before queries (ABI 1 and 2) pages in id order only.
-    std::vector<std::string> orders = {"id"};
-    if (p.abi >= 3) orders.push_back("-id");
-    for (auto& s : p.fields.sorts)
-      if (s != "id") {
-        orders.push_back(s);
-        orders.push_back("-" + s);
-      }
     names("filters", p.fields.filters);
     names("search", p.fields.search);
-    names("orders", orders);
+    names("orders", list_orders(p.fields, p.abi));
     w.EndObject();
   }
   w.EndArray();

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "eventlog/event_codec.h"
+#include "http/list_query.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -215,14 +216,13 @@ std::string read_plugin_file(const std::string& path) {
 // What is wrong with a table's query fields ("" when nothing): each name
 // must be one a query parameter can carry, not a parameter the host reads.
 static std::string query_fields_problem(const QueryFields& fields) {
-  static const std::vector<std::string> kReserved = {"limit", "after", "cursor", "order", "q", "consistency"};
   for (auto* list : {&fields.filters, &fields.search, &fields.sorts})
     for (auto& name : *list) {
       if (name.empty() || name.size() > 63 || !std::all_of(name.begin(), name.end(), [](unsigned char c) {
             return std::isalnum(c) || c == '_';
           }))
         return "names \"" + name.substr(0, 64) + "\", not a field name (letters, digits and _, up to 63)";
-      if (std::find(kReserved.begin(), kReserved.end(), name) != kReserved.end())
+      if (is_reserved_list_parameter(name))
         return "names \"" + name + "\", a query parameter of the host";
     }
   return "";

@@ -634,28 +634,9 @@ Status SchemaTable::query(SQLite::Database& db, const clusterlite::Query& query,
     }
   }
   select.limit = query.limit;
-  auto [sql, binds] = select.render();
-  auto q = statements_.use_text(db, sql);
-  for (size_t i = 0; i < binds.size(); ++i) clusterlite::bind_sql_value(*q, static_cast<int>(i + 1), binds[i]);
-  rows.reserve(static_cast<size_t>(std::clamp(query.limit, 0, 1024)));
-  rapidjson::StringBuffer buf(nullptr, kRowBufferBytes);
-  while (q->executeStep()) {
-    write_row(*q, buf);
-    std::string sort_value;
-    if (sort_column >= 0) {
-      rapidjson::StringBuffer vb;
-      rapidjson::Writer<rapidjson::StringBuffer> w(vb);
-      auto col = q->getColumn(sort_column);
-      if (col.isInteger())
-        w.Int64(col.getInt64());
-      else if (col.isFloat())
-        w.Double(col.getDouble());
-      else
-        w.String(static_cast<const char*>(col.getText()), static_cast<rapidjson::SizeType>(col.getBytes()));
-      sort_value.assign(vb.GetString(), vb.GetSize());
-    }
-    rows.push_back({q->getColumn(0).getString(), std::string(buf.GetString(), buf.GetSize()), std::move(sort_value)});
-  }
+  clusterlite::run_keyset_select(
+      db, statements_, select, sort_column,
+      [this](SQLite::Statement& row, rapidjson::StringBuffer& buf) { write_row(row, buf); }, rows, kRowBufferBytes);
   return Status::Ok();
 }
 

@@ -18,7 +18,7 @@ const QueryFields kUsers{{"email", "name"}, {"name", "email"}, {"created_at", "u
 ListRequest parse_ok(const Params& params, const QueryFields& fields = kUsers, const std::string& table = "users") {
   ListRequest out;
   ListParamError error;
-  EXPECT_TRUE(parse_list_request(params, table, fields, out, error)) << error.message;
+  EXPECT_TRUE(parse_list_request(params, table, fields, 3, out, error)) << error.message;
   return out;
 }
 
@@ -26,7 +26,7 @@ ListParamError parse_error(const Params& params, const QueryFields& fields = kUs
                            const std::string& table = "users") {
   ListRequest out;
   ListParamError error;
-  EXPECT_FALSE(parse_list_request(params, table, fields, out, error));
+  EXPECT_FALSE(parse_list_request(params, table, fields, 3, out, error));
   return error;
 }
 

@@ -10,7 +10,12 @@
 #pragma once
 
 #include <SQLiteCpp/Statement.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
+#include <clusterlite/statement_cache.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -138,5 +143,38 @@ struct KeysetSelect {
     return {sql, binds};
   }
 };
+
+// A sort column's value as the JSON a cursor carries (QueryRow::sort_value):
+// a number for an integer or real, else a string.
+inline std::string sort_value_json(const SQLite::Column& col) {
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  if (col.isInteger())
+    w.Int64(col.getInt64());
+  else if (col.isFloat())
+    w.Double(col.getDouble());
+  else
+    w.String(static_cast<const char*>(col.getText()), static_cast<rapidjson::SizeType>(col.getBytes()));
+  return {out.GetString(), out.GetSize()};
+}
+
+// Runs `select` on `db` (its SQL prepared once per text in `statements`) and
+// appends a QueryRow per row: the id (column 0), the entity as
+// `write_row(statement, buffer)` writes it into the cleared buffer, and the
+// value of column `sort_column` (none when it is negative, the id order).
+template <typename WriteRow>
+void run_keyset_select(SQLite::Database& db, StatementCache& statements, const KeysetSelect& select, int sort_column,
+                       WriteRow&& write_row, std::vector<QueryRow>& rows, size_t row_buffer_bytes = 512) {
+  auto [sql, binds] = select.render();
+  auto q = statements.use_text(db, sql);
+  for (size_t i = 0; i < binds.size(); ++i) bind_sql_value(*q, static_cast<int>(i + 1), binds[i]);
+  rows.reserve(static_cast<size_t>(std::clamp(select.limit, 0, 1024)));
+  rapidjson::StringBuffer buf(nullptr, row_buffer_bytes);
+  while (q->executeStep()) {
+    write_row(*q, buf);
+    rows.push_back({q->getColumn(0).getString(), std::string(buf.GetString(), buf.GetSize()),
+                    sort_column >= 0 ? sort_value_json(q->getColumn(sort_column)) : std::string()});
+  }
+}
 
 }  // namespace clusterlite
