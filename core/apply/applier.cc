@@ -340,7 +340,9 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
   const bool changes = listener_ && listener_->wants_changes();
   std::set<std::string> keyed_tables;  // tables that recorded an Idempotency-Key in this batch
   TablePartitions::Delta seen;        // the partitions each table's events came on
+  IdempotencyKeys* keys = store_.idempotency_keys();
   auto rollback = [&] {
+    if (keys) keys->rollback();
     // Unless SQLite already rolled back (a failed COMMIT can).
     if (sqlite3_get_autocommit(db.getHandle())) return;
     try {
@@ -408,8 +410,10 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
         const IdempotencyStamp& stamp = batch.idempotency[i];
         const int64_t event_us =
             std::chrono::duration_cast<std::chrono::microseconds>(batch.written_at[i].time_since_epoch()).count();
+        std::optional<FoundOutcome> found;
+        if (stamp.present()) found = find_outcome(db, statements_, keys, event.table_name, stamp.key, event_us);
         std::optional<RecordedOutcome> prior;
-        if (stamp.present()) prior = find_live_outcome(db, statements_, event.table_name, stamp.key, event_us);
+        if (found && found->live) prior = std::move(found->outcome);
         if (prior && prior->request_sha256 == stamp.request_sha256) {
           // A retry of a request whose event came earlier: not applied again;
           // the request is answered with the first one's outcome.
@@ -435,7 +439,8 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
           if (status.ok() && loaded.history) record_history(db, statements_, event, record.partition, record.offset);
           if (stamp.present()) {
             if (status.ok() && event.operation != Operation::kDelete) keyed_row = read_back(db, *plugin, event);
-            record_outcome(db, statements_, event, stamp, status, keyed_row, event_us);
+            record_outcome(db, statements_, keys, event, stamp, status, keyed_row, event_us,
+                           found ? found->seq : 0);
             keyed_tables.insert(event.table_name);
           }
         }
@@ -468,7 +473,8 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
       out.back().earlier = std::move(earlier);
       describe_change(out.back(), event, changes);
     }
-    for (const std::string& table : keyed_tables) forget_dead_outcomes(db, statements_, table, &forgotten_at_[table]);
+    for (const std::string& table : keyed_tables)
+      forget_dead_outcomes(db, statements_, keys, table, &forgotten_at_[table]);
     table_partitions_.save(db, statements_, seen);
     if (releasing) {
       // Released events keep their place in the log; the offsets are past them already.
@@ -502,6 +508,7 @@ std::optional<std::vector<AppliedEvent>> Applier::try_batch(const DecodedBatch& 
     rollback();
     throw;
   }
+  if (keys) keys->commit();
   table_partitions_.committed(seen);
   std::lock_guard lock(mutex_);
   if (!releasing)

@@ -12,17 +12,21 @@ namespace clusterlite {
 namespace {
 
 constexpr const char* kLatest = "SELECT max(recorded_at) FROM _cl_idempotency WHERE table_name = ?";
-constexpr const char* kFind =
-    "SELECT event_id, request_sha256, operation, status, message, field, entity_id, entity, recorded_at, expires_at "
-    "FROM _cl_idempotency WHERE table_name = ? AND key = ?";
+constexpr const char* kFindBySeq =
+    "SELECT event_id, request_sha256, operation, status, message, field, entity_id, entity, recorded_at, expires_at, "
+    "seq, table_name, key FROM _cl_idempotency WHERE seq = ?";
+constexpr const char* kFindByKey =
+    "SELECT event_id, request_sha256, operation, status, message, field, entity_id, entity, recorded_at, expires_at, "
+    "seq, table_name, key FROM _cl_idempotency WHERE table_name = ? AND key = ?";
 constexpr const char* kRecord =
-    "INSERT OR REPLACE INTO _cl_idempotency (table_name, key, event_id, request_sha256, operation, status, message, "
+    "INSERT INTO _cl_idempotency (table_name, key, event_id, request_sha256, operation, status, message, "
     "field, entity_id, entity, recorded_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr const char* kForget = "DELETE FROM _cl_idempotency WHERE seq = ?";
 // Dead records among the table's oldest: a record expires at least a second
 // after it was recorded, so one recorded since W - 1 s is live.
 constexpr const char* kForgetDead =
     "DELETE FROM _cl_idempotency WHERE seq IN (SELECT seq FROM _cl_idempotency WHERE table_name = ?1 AND "
-    "recorded_at < ?2 - 1000000 ORDER BY recorded_at LIMIT 256) AND expires_at < ?2";
+    "recorded_at < ?2 - 1000000 ORDER BY recorded_at LIMIT 256) AND expires_at < ?2 RETURNING seq, key";
 constexpr const char* kHistory =
     "INSERT INTO _cl_history (table_name, entity_id, event_id, operation, timestamp, partition, offset, data) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
@@ -60,35 +64,59 @@ RecordedOutcome outcome_from(SQLite::Statement& q) {
   return r;
 }
 
-// W: the latest recorded_at of the table's records (0 when none).
-int64_t latest_recorded(SQLite::Database& db, StatementCache& statements, const std::string& table) {
+// W: the latest recorded_at of the table's records (0 when none); kept by
+// `keys` when there is one.
+int64_t latest_recorded(SQLite::Database& db, StatementCache& statements, const IdempotencyKeys* keys,
+                        const std::string& table) {
+  if (keys) return keys->latest(table);
   auto q = statements.use(db, kLatest);
   q->bind(1, table);
   q->executeStep();
   return q->getColumn(0).isNull() ? 0 : q->getColumn(0).getInt64();
 }
 
-}  // namespace
-
-std::optional<RecordedOutcome> find_live_outcome(SQLite::Database& db, StatementCache& statements,
-                                                 const std::string& table, const std::string& key,
-                                                 int64_t event_time_us) {
-  std::optional<RecordedOutcome> found;
-  {
-    auto q = statements.use(db, kFind);
+// The record of (table, key): through `keys` (its candidates read by seq
+// and compared, `pending`: with the writer's uncommitted changes), or
+// through the unique index when there is no `keys`.
+std::optional<FoundOutcome> find_record(SQLite::Database& db, StatementCache& statements, const IdempotencyKeys* keys,
+                                        bool pending, const std::string& table, const std::string& key) {
+  auto found = [](SQLite::Statement& q) { return FoundOutcome{q.getColumn(10).getInt64(), true, outcome_from(q)}; };
+  if (!keys) {
+    auto q = statements.use(db, kFindByKey);
     q->bind(1, table);
     q->bind(2, key);
-    if (q->executeStep()) found = outcome_from(*q);
+    if (q->executeStep()) return found(*q);
+    return std::nullopt;
   }
-  if (!found) return std::nullopt;
-  int64_t now = std::max(latest_recorded(db, statements, table), event_time_us);
-  if (found->expires_at_us < now) return std::nullopt;
+  for (int64_t seq : keys->candidates(IdempotencyKeys::hash(table, key), pending)) {
+    auto q = statements.use(db, kFindBySeq);
+    q->bind(1, seq);
+    if (q->executeStep() && q->getColumn(11).getString() == table && q->getColumn(12).getString() == key)
+      return found(*q);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<FoundOutcome> find_outcome(SQLite::Database& db, StatementCache& statements, const IdempotencyKeys* keys,
+                                         const std::string& table, const std::string& key, int64_t event_time_us) {
+  auto found = find_record(db, statements, keys, /*pending=*/true, table, key);
+  if (found)
+    found->live = found->outcome.expires_at_us >= std::max(latest_recorded(db, statements, keys, table), event_time_us);
   return found;
 }
 
-void record_outcome(SQLite::Database& db, StatementCache& statements, const DatabaseEvent& event,
-                    const IdempotencyStamp& stamp, const Status& status, const std::optional<std::string>& entity,
-                    int64_t event_time_us) {
+void record_outcome(SQLite::Database& db, StatementCache& statements, IdempotencyKeys* keys,
+                    const DatabaseEvent& event, const IdempotencyStamp& stamp, const Status& status,
+                    const std::optional<std::string>& entity, int64_t event_time_us, int64_t replaces_seq) {
+  const uint64_t h = IdempotencyKeys::hash(event.table_name, stamp.key);
+  if (replaces_seq != 0) {
+    auto forget = statements.use(db, kForget);
+    forget->bind(1, replaces_seq);
+    forget->exec();
+    if (keys) keys->remove(h, replaces_seq);
+  }
   auto q = statements.use(db, kRecord);
   q->bind(1, event.table_name);
   q->bind(2, stamp.key);
@@ -106,28 +134,37 @@ void record_outcome(SQLite::Database& db, StatementCache& statements, const Data
   q->bind(11, event_time_us);
   q->bind(12, event_time_us + stamp.keep_seconds * 1000000);
   q->exec();
+  if (keys) {
+    keys->add(h, db.getLastInsertRowid());
+    keys->recorded(event.table_name, event_time_us);
+  }
 }
 
-void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, const std::string& table,
-                          int64_t* last_run_us) {
-  const int64_t latest = latest_recorded(db, statements, table);
+void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, IdempotencyKeys* keys,
+                          const std::string& table, int64_t* last_run_us) {
+  const int64_t latest = latest_recorded(db, statements, keys, table);
   if (latest < *last_run_us + 1000000) return;
   *last_run_us = latest;
   for (int chunk = 0; chunk < 64; ++chunk) {
     auto forget = statements.use(db, kForgetDead);
     forget->bind(1, table);
     forget->bind(2, latest);
-    if (forget->exec() < 256) break;
+    int removed = 0;
+    while (forget->executeStep()) {
+      ++removed;
+      if (keys)
+        keys->remove(IdempotencyKeys::hash(table, forget->getColumn(1).getString()), forget->getColumn(0).getInt64());
+    }
+    if (removed < 256) break;
   }
 }
 
-std::optional<RecordedOutcome> read_outcome(SQLite::Database& db, StatementCache& statements, const std::string& table,
+std::optional<RecordedOutcome> read_outcome(SQLite::Database& db, StatementCache& statements,
+                                            const IdempotencyKeys* keys, const std::string& table,
                                             const std::string& key) {
-  auto q = statements.use(db, kFind);
-  q->bind(1, table);
-  q->bind(2, key);
-  if (!q->executeStep()) return std::nullopt;
-  return outcome_from(*q);
+  auto found = find_record(db, statements, keys, /*pending=*/false, table, key);
+  if (!found) return std::nullopt;
+  return std::move(found->outcome);
 }
 
 void record_history(SQLite::Database& db, StatementCache& statements, const DatabaseEvent& event, int32_t partition,

@@ -3,7 +3,8 @@
 // the same history (docs/design.md, "Retries and history").
 //
 // _cl_idempotency holds, per (table, key), the first event that carried the
-// key, the request it came from (SHA-256 of method, path and body) and its
+// key (records appended in the order met, found through
+// store/idempotency_keys.h), the request it came from (SHA-256 of method, path and body) and its
 // outcome. A later event with the same key is not applied while the record
 // is live. Liveness is counted in event time, never a node's clock: with W
 // the latest recorded_at of the table's records, an event at time t finds a
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "eventlog/event_codec.h"
+#include "store/idempotency_keys.h"
 
 namespace clusterlite {
 
@@ -39,17 +41,24 @@ struct RecordedOutcome {
   int64_t expires_at_us = 0;
 };
 
-// The live record of `key` in `table` for an event at `event_time_us`, in the
-// applier's transaction; none when there is no record or it is dead.
-std::optional<RecordedOutcome> find_live_outcome(SQLite::Database& db, StatementCache& statements,
-                                                 const std::string& table, const std::string& key,
-                                                 int64_t event_time_us);
+// The record of `key` in `table` as the applier's transaction sees it (with
+// its uncommitted changes), and whether it is live for an event at
+// `event_time_us`; none when there is none. `keys`: the store's index of
+// keys (Store::idempotency_keys()), or null when a unique index finds them.
+struct FoundOutcome {
+  int64_t seq = 0;
+  bool live = false;
+  RecordedOutcome outcome;
+};
+std::optional<FoundOutcome> find_outcome(SQLite::Database& db, StatementCache& statements, const IdempotencyKeys* keys,
+                                         const std::string& table, const std::string& key, int64_t event_time_us);
 
-// Records the outcome of `event` (the first, or the first after the record
-// died).
-void record_outcome(SQLite::Database& db, StatementCache& statements, const DatabaseEvent& event,
-                    const IdempotencyStamp& stamp, const Status& status, const std::optional<std::string>& entity,
-                    int64_t event_time_us);
+// Records the outcome of `event`, the first with its key or the first after
+// the key's record died; `replaces_seq` is that dead record (0: none), which
+// goes.
+void record_outcome(SQLite::Database& db, StatementCache& statements, IdempotencyKeys* keys,
+                    const DatabaseEvent& event, const IdempotencyStamp& stamp, const Status& status,
+                    const std::optional<std::string>& entity, int64_t event_time_us, int64_t replaces_seq = 0);
 
 // Removes `table`'s dead records, oldest first, in chunks of 256 (at most
 // 64 chunks a run), once the table's latest record time W has moved a second
@@ -58,13 +67,15 @@ void record_outcome(SQLite::Database& db, StatementCache& statements, const Data
 // batch. Which records are dead follows from the records alone, so when this
 // runs changes no decision; the applier calls it after each batch that
 // recorded a key, keeping `*last_run_us` per table in memory.
-void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, const std::string& table,
-                          int64_t* last_run_us);
+void forget_dead_outcomes(SQLite::Database& db, StatementCache& statements, IdempotencyKeys* keys,
+                          const std::string& table, int64_t* last_run_us);
 
 // The record of `key` in `table`, live or not (for the answer of a request
 // whose event was applied); none when there is none. `statements`: the
-// cache of the connections `db` is one of (Store::read_statements()).
-std::optional<RecordedOutcome> read_outcome(SQLite::Database& db, StatementCache& statements, const std::string& table,
+// cache of the connections `db` is one of (Store::read_statements()); `keys`
+// as for find_outcome (committed records only).
+std::optional<RecordedOutcome> read_outcome(SQLite::Database& db, StatementCache& statements,
+                                            const IdempotencyKeys* keys, const std::string& table,
                                             const std::string& key);
 
 // Appends `event`'s entry to the history of its entity.

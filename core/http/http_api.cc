@@ -778,7 +778,8 @@ class Router {
     *failed = false;
     try {
       auto reader = s_.services.store.read();
-      return read_outcome(reader.db(), s_.services.store.read_statements(), w.table, w.idempotency.key);
+      return read_outcome(reader.db(), s_.services.store.read_statements(), s_.services.store.idempotency_keys(),
+                          w.table, w.idempotency.key);
     } catch (const std::exception& e) {
       log::error("http", std::string("reading an idempotency record failed: ") + e.what());
       r.problem(500, "read failed");

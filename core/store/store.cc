@@ -150,7 +150,6 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
       recorded_at INTEGER NOT NULL,
       expires_at INTEGER NOT NULL
     );
-    CREATE UNIQUE INDEX IF NOT EXISTS _cl_idempotency_by_key ON _cl_idempotency (table_name, key);
     CREATE INDEX IF NOT EXISTS _cl_idempotency_by_time ON _cl_idempotency (table_name, recorded_at);
     CREATE TABLE IF NOT EXISTS _cl_history (
       seq INTEGER PRIMARY KEY,
@@ -175,6 +174,15 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
     ) WITHOUT ROWID;
   )sql");
   create_snapshot_origin_table(*writer_);
+  // Keys are found through memory on a sole writer (store/idempotency_keys.h);
+  // writers sharing the file need an index every one of them keeps.
+  if (sole_writer_) {
+    writer_->exec("DROP INDEX IF EXISTS _cl_idempotency_by_key");
+    keys_ = std::make_unique<IdempotencyKeys>();
+    keys_->load(*writer_);
+  } else {
+    writer_->exec("CREATE UNIQUE INDEX IF NOT EXISTS _cl_idempotency_by_key ON _cl_idempotency (table_name, key)");
+  }
   for (int i = 0; i < read_connections; ++i) idle_.push_back({open_connection(path_, true, busy_timeout_ms_), 0});
   // Checkpoints run on their own thread and connection, so a commit never
   // waits for one: SQLite's automatic checkpoint would copy up to

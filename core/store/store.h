@@ -14,7 +14,10 @@
 //                                               the plugin that last prepared each table here
 //   _cl_idempotency(seq, table_name, key, event_id, request_sha256, operation, status, message, field,
 //                   entity_id, entity, recorded_at, expires_at)
-//                                               the outcome of each Idempotency-Key (apply/idempotency.h)
+//                                               the outcome of each Idempotency-Key (apply/idempotency.h),
+//                                               in the order recorded; found by key through memory
+//                                               (store/idempotency_keys.h), or in shared mode through the
+//                                               unique index _cl_idempotency_by_key
 //   _cl_history(seq, table_name, entity_id, event_id, operation, timestamp, partition, offset, data)
 //                                               the events that changed each entity, for tables that keep history
 //   _cl_snapshot_origin(id, peer, topic, offsets, sha256, bytes, taken_at, installed_at, reason)
@@ -32,6 +35,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "store/idempotency_keys.h"
 
 struct sqlite3;
 
@@ -107,6 +112,10 @@ class Store {
   // Blocks while every pooled connection is in use.
   Reader read();
 
+  // Where each Idempotency-Key's record is; none when other processes write
+  // the file too (then a unique index on (table_name, key) finds them).
+  IdempotencyKeys* idempotency_keys() { return keys_.get(); }
+
   // Prepared statements of the host's own queries on the pooled connections
   // (idempotency records, history), kept as long as the connections are.
   StatementCache& read_statements() { return read_statements_; }
@@ -125,6 +134,7 @@ class Store {
   int busy_timeout_ms_;
   bool sole_writer_;
   std::unique_ptr<SQLite::Database> writer_;
+  std::unique_ptr<IdempotencyKeys> keys_;
   std::mutex mutex_;
   std::condition_variable available_;
   struct Idle {

@@ -75,3 +75,26 @@ def test_three_nodes_on_one_file_apply_each_event_once(tmp_path, brokers, topic)
             assert lags and all(l.endswith(" 0") for l in lags), lags
         # The change stream is not served in shared mode.
         assert nodes[0].request("GET", "/_changes").status == 501
+
+
+def test_nodes_on_one_file_find_each_others_idempotency_keys(tmp_path, brokers, topic):
+    """Keys are found through memory on a sole writer; nodes sharing a file
+    cannot see each other's memory, so they find keys through the unique index."""
+    with Cluster(tmp_path, brokers, topic, mode="shared") as cluster:
+        cluster.start(3)
+        nodes = cluster.nodes
+        body = {"name": "Keyed Shared", "email": f"keyed-{uuid.uuid4().hex[:8]}@example.org"}
+        first = nodes[0].request("POST", "/users", body, {"Idempotency-Key": "shared-retry-1"})
+        assert first.status in (201, 202), first.body
+        created = first.json()["id"]
+        wait_until(lambda: nodes[0].query("SELECT count(*) FROM users WHERE id = ?", [created]) == [(1,)], 30,
+                   "the keyed create to be applied")
+        for node in nodes:
+            retry = node.request("POST", "/users", body, {"Idempotency-Key": "shared-retry-1"})
+            assert retry.status == 201, (node.name, retry.status, retry.body)
+            assert retry.json()["id"] == created, node.name
+            other = node.request("POST", "/users", dict(body, name="Another"), {"Idempotency-Key": "shared-retry-1"})
+            assert other.status == 422, (node.name, other.status, other.body)
+        assert nodes[0].query("SELECT count(*) FROM users WHERE email = ?", [body["email"]]) == [(1,)]
+        assert nodes[0].query("SELECT count(*) FROM _cl_idempotency WHERE key = 'shared-retry-1'") == [(1,)]
+        assert nodes[0].query("SELECT count(*) FROM sqlite_master WHERE name = '_cl_idempotency_by_key'") == [(1,)]

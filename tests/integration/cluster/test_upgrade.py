@@ -48,6 +48,8 @@ def test_a_standalone_database_of_an_earlier_release_opens_and_keeps_working(tmp
             retry = node.request("POST", "/users", k["body"], {"Idempotency-Key": k["key"]})
             assert retry.status == 201 and retry.headers.get("idempotency-replayed") == "true", retry.body
             assert retry.json()["id"] == k["id"]
+            # Found through memory since 0.5.0: the key index of 0.3.0 and 0.4.0 is gone.
+            assert node.query("SELECT count(*) FROM sqlite_master WHERE name = '_cl_idempotency_by_key'") == [(0,)]
 
         # Queries (0.4.0) work on a database made before them: the users
         # plugin adds their indexes at start-up.
