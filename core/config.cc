@@ -181,6 +181,7 @@ Config parse_config(const std::string& text, const std::string& base_dir) {
     r.integer("busy_timeout_ms", c.database.busy_timeout_ms, 0, 600000);
     r.integer("read_connections", c.database.read_connections, 1, 256);
     r.integer("cache_mb", c.database.cache_mb, 1, 65536);
+    r.integer("mmap_mb", c.database.mmap_mb, 0, 1048576);
     r.finish();
   }
   c.database.path = resolve(base_dir, c.database.path);

@@ -59,6 +59,7 @@ struct Config {
     int busy_timeout_ms = 5000;
     int read_connections = 4;
     int cache_mb = 16;  // the writer connection's page cache; filled as it is used
+    int mmap_mb = 2048;  // how much of the file read connections map into memory (0: none)
   } database;
 
   struct Kafka {

@@ -59,7 +59,7 @@ Node::Node(Config config) : config_(std::move(config)), ui_(config_.http.ui_dire
 void Node::open_store() {
   store_ = std::make_unique<Store>(config_.database.path, config_.database.busy_timeout_ms,
                                    config_.database.read_connections, config_.database.cache_mb,
-                                   /*sole_writer=*/config_.mode != Mode::kShared);
+                                   /*sole_writer=*/config_.mode != Mode::kShared, config_.database.mmap_mb);
 }
 
 Node::~Node() { stop(); }

@@ -43,9 +43,11 @@ struct sqlite3;
 namespace clusterlite {
 
 // Opens a connection with the node's pragmas (WAL, synchronous=NORMAL, busy
-// timeout); `cache_mb` > 0 sets its page cache size, 0 keeps SQLite's default (2 MiB).
+// timeout); `cache_mb` > 0 sets its page cache size, 0 keeps SQLite's default (2 MiB);
+// `mmap_mb` > 0 maps up to that much of the file into memory for reading
+// (SQLite caps it at its build's limit, 2 GiB on Debian).
 std::unique_ptr<SQLite::Database> open_connection(const std::string& path, bool read_only, int busy_timeout_ms,
-                                                  int cache_mb = 0);
+                                                  int cache_mb = 0, int mmap_mb = 0);
 
 // Creates _cl_snapshot_origin if it is missing (Store does at start-up, so a
 // database of an earlier release gets it too; bootstrap in a fetched file).
@@ -75,7 +77,10 @@ class Store {
   // pages all over the file, and every miss is a read system call.
   // `sole_writer`: no other process writes the file (every mode but shared),
   // so pooled readers may keep their snapshot until this writer commits.
-  Store(std::string path, int busy_timeout_ms, int read_connections, int writer_cache_mb = 0, bool sole_writer = true);
+  // Pooled readers map up to `read_mmap_mb` MiB of the file (0: they read
+  // with system calls into SQLite's page cache of 2 MiB each).
+  Store(std::string path, int busy_timeout_ms, int read_connections, int writer_cache_mb = 0, bool sole_writer = true,
+        int read_mmap_mb = 0);
   ~Store();
 
   const std::string& path() const { return path_; }

@@ -61,6 +61,7 @@ TEST(Config, EmptyObjectGivesTheDocumentedDefaults) {
   EXPECT_EQ(c.database.path, "/base/clusterlite.db");
   EXPECT_EQ(c.database.busy_timeout_ms, 5000);
   EXPECT_EQ(c.database.read_connections, 4);
+  EXPECT_EQ(c.database.mmap_mb, 2048);
   EXPECT_EQ(c.kafka.brokers, "");
   EXPECT_EQ(c.kafka.topic, "db_events");
   EXPECT_EQ(c.kafka.partitions, 3);
@@ -86,7 +87,7 @@ TEST(Config, EveryKeyIsRead) {
              "cors_origins": ["https://a.example"], "write_timeout_ms": 100,
              "strong_read_timeout_ms": 200, "ui_directory": "web", "header_timeout_ms": 300,
              "body_timeout_ms": 400, "keepalive_timeout_ms": 500, "max_connections": 600},
-    "database": {"path": "/data/db.sqlite", "busy_timeout_ms": 10, "read_connections": 8},
+    "database": {"path": "/data/db.sqlite", "busy_timeout_ms": 10, "read_connections": 8, "mmap_mb": 0},
     "kafka": {"brokers": "k1:9092,k2:9092", "topic": "t", "partitions": 6, "replication_factor": 3,
               "min_insync_replicas": 3, "group_id": "g", "request_timeout_ms": 1000, "properties": {"security.protocol": "SSL"}},
     "applier": {"max_batch": 50, "max_ready_lag": 7},
@@ -114,6 +115,7 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(c.database.path, "/data/db.sqlite");
   EXPECT_EQ(c.database.busy_timeout_ms, 10);
   EXPECT_EQ(c.database.read_connections, 8);
+  EXPECT_EQ(c.database.mmap_mb, 0);
   EXPECT_EQ(c.kafka.brokers, "k1:9092,k2:9092");
   EXPECT_EQ(c.kafka.topic, "t");
   EXPECT_EQ(c.kafka.partitions, 6);
@@ -185,6 +187,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "config key 'database.busy_timeout_ms': must be an integer"},
         KeyCase{R"({"database": {"read_connections": 1.5}})",
                 "config key 'database.read_connections': must be an integer"},
+        KeyCase{R"({"database": {"mmap_mb": -1}})", "config key 'database.mmap_mb': must be between 0 and 1048576"},
         KeyCase{R"({"kafka": {"brokers": ["a:9092"]}})", "config key 'kafka.brokers': must be a string"},
         KeyCase{R"({"kafka": {"topic": 1}})", "config key 'kafka.topic': must be a string"},
         KeyCase{R"({"kafka": {"partitions": "3"}})", "config key 'kafka.partitions': must be an integer"},
