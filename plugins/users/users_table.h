@@ -6,9 +6,9 @@
 // Queries (GET /users?...): filters email and name (without regard to ASCII
 // case), search q on name and email (prefix, ignoring ASCII case), orders
 // id, created_at and updated_at; each answered from an index:
-//   email's unique index (COLLATE NOCASE), "users.search.name" on
-//   (name COLLATE NOCASE, id), "users.order.created_at" and
-//   "users.order.updated_at" on (column, id).
+//   email's unique index (COLLATE NOCASE), "users.search.name" and
+//   "users.search.email" on (column COLLATE NOCASE, id),
+//   "users.order.created_at" and "users.order.updated_at" on (column, id).
 #pragma once
 
 #include <clusterlite/plugin.h>

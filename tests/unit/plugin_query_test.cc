@@ -283,7 +283,8 @@ TEST(UsersQueryMigration, ADatabaseWithoutTheIndexesGetsThemWhenPrepared) {
   SQLite::Statement q(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'users.%' ORDER BY name");
   std::vector<std::string> names;
   while (q.executeStep()) names.push_back(q.getColumn(0).getString());
-  EXPECT_EQ(names, (std::vector<std::string>{"users.order.created_at", "users.order.updated_at", "users.search.name"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"users.order.created_at", "users.order.updated_at", "users.search.email",
+                                             "users.search.name"}));
 }
 
 // --- a declared table (schema.so) ------------------------------------------

@@ -54,7 +54,8 @@ def test_a_standalone_database_of_an_earlier_release_opens_and_keeps_working(tmp
         # Queries (0.4.0) work on a database made before them: the users
         # plugin adds their indexes at start-up.
         indexes = {name for (name,) in node.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert {"users.search.name", "users.order.created_at", "users.order.updated_at"} <= indexes, indexes
+        assert {"users.search.name", "users.search.email", "users.order.created_at",
+                "users.order.updated_at"} <= indexes, indexes
         found = node.request("GET", "/users?q=" + expected["users"][0]["email"][:9])
         assert found.status == 200 and expected["users"][0]["id"] in {u["id"] for u in found.json()}, found.body
         newest = node.request("GET", "/users?order=-id&limit=1")
