@@ -187,7 +187,8 @@ Store::Store(std::string path, int busy_timeout_ms, int read_connections, int wr
   } else {
     writer_->exec("CREATE UNIQUE INDEX IF NOT EXISTS _cl_idempotency_by_key ON _cl_idempotency (table_name, key)");
   }
-  for (int i = 0; i < read_connections; ++i) idle_.push_back({open_connection(path_, true, busy_timeout_ms_, 0, read_mmap_mb), 0});
+  for (int i = 0; i < read_connections; ++i)
+    idle_.push_back({open_connection(path_, true, busy_timeout_ms_, 0, read_mmap_mb), 0});
   // Checkpoints run on their own thread and connection, so a commit never
   // waits for one: SQLite's automatic checkpoint would copy up to
   // kWalCheckpointPages pages and sync the files inside the applier's commit.
