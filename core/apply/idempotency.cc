@@ -80,7 +80,7 @@ int64_t latest_recorded(SQLite::Database& db, StatementCache& statements, const 
 // through the unique index when there is no `keys`.
 std::optional<FoundOutcome> find_record(SQLite::Database& db, StatementCache& statements, const IdempotencyKeys* keys,
                                         bool pending, const std::string& table, const std::string& key) {
-  auto found = [](SQLite::Statement& q) { return FoundOutcome{q.getColumn(10).getInt64(), true, outcome_from(q)}; };
+  auto found = [](SQLite::Statement& q) { return FoundOutcome{q.getColumn(10).getInt64(), false, outcome_from(q)}; };
   if (!keys) {
     auto q = statements.use(db, kFindByKey);
     q->bind(1, table);
@@ -110,7 +110,7 @@ std::optional<FoundOutcome> find_outcome(SQLite::Database& db, StatementCache& s
 void record_outcome(SQLite::Database& db, StatementCache& statements, IdempotencyKeys* keys,
                     const DatabaseEvent& event, const IdempotencyStamp& stamp, const Status& status,
                     const std::optional<std::string>& entity, int64_t event_time_us, int64_t replaces_seq) {
-  const uint64_t h = IdempotencyKeys::hash(event.table_name, stamp.key);
+  const uint64_t h = keys ? IdempotencyKeys::hash(event.table_name, stamp.key) : 0;
   if (replaces_seq != 0) {
     auto forget = statements.use(db, kForget);
     forget->bind(1, replaces_seq);

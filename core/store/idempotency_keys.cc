@@ -10,6 +10,15 @@ namespace {
 
 size_t slot_of(uint64_t h, size_t capacity) { return static_cast<size_t>(h ^ (h >> 29)) & (capacity - 1); }
 
+// Keeps the later of `at_us` and W of `table` in `w`.
+void raise(std::map<std::string, int64_t, std::less<>>& w, std::string_view table, int64_t at_us) {
+  auto it = w.find(table);
+  if (it == w.end())
+    w.emplace(std::string(table), at_us);
+  else
+    it->second = std::max(it->second, at_us);
+}
+
 }  // namespace
 
 uint64_t IdempotencyKeys::hash(std::string_view table, std::string_view key) {
@@ -37,21 +46,15 @@ void IdempotencyKeys::load(SQLite::Database& db) {
     std::string_view table(static_cast<const char*>(table_column.getBlob()), table_column.getBytes());
     records.emplace_back(hash(table, std::string_view(static_cast<const char*>(key.getBlob()), key.getBytes())),
                          q.getColumn(0).getInt64());
-    auto it = latest.find(table);
-    if (it == latest.end()) it = latest.emplace(std::string(table), 0).first;
-    it->second = std::max(it->second, q.getColumn(3).getInt64());
+    raise(latest, table, q.getColumn(3).getInt64());
   }
   latest_ = std::move(latest);
   pending_latest_.clear();
-  std::lock_guard lock(mutex_);
-  slots_.clear();
-  live_ = used_ = 0;
   added_.clear();
   removed_.clear();
-  removed_seqs_.clear();
-  size_t capacity = 16;
-  while (capacity < (records.size() + 1) * 4) capacity *= 2;
-  rebuild(capacity);
+  std::lock_guard lock(mutex_);
+  slots_.assign(capacity_for(records.size()), Slot{});
+  live_ = used_ = 0;
   for (const auto& [h, seq] : records) insert(h, seq);
 }
 
@@ -66,7 +69,7 @@ std::vector<int64_t> IdempotencyKeys::candidates(uint64_t h, bool pending) const
     if (s.seq == kRemoved || s.hash != h) continue;
     // Readers on other threads do not see the writer's uncommitted records
     // anyway (their rows are not in their snapshot).
-    if (pending && removed_seqs_.count(s.seq)) continue;
+    if (pending && removed_.count(s.seq)) continue;
     out.push_back(s.seq);
   }
   return out;
@@ -78,9 +81,7 @@ void IdempotencyKeys::add(uint64_t h, int64_t seq) {
   added_.emplace_back(h, seq);
 }
 
-void IdempotencyKeys::remove(uint64_t h, int64_t seq) {
-  if (removed_seqs_.insert(seq).second) removed_.emplace_back(h, seq);
-}
+void IdempotencyKeys::remove(uint64_t h, int64_t seq) { removed_.emplace(seq, h); }
 
 int64_t IdempotencyKeys::latest(const std::string& table) const {
   int64_t w = 0;
@@ -89,35 +90,24 @@ int64_t IdempotencyKeys::latest(const std::string& table) const {
   return w;
 }
 
-void IdempotencyKeys::recorded(const std::string& table, int64_t at_us) {
-  auto [it, fresh] = pending_latest_.emplace(table, at_us);
-  if (!fresh) it->second = std::max(it->second, at_us);
-}
+void IdempotencyKeys::recorded(const std::string& table, int64_t at_us) { raise(pending_latest_, table, at_us); }
 
 void IdempotencyKeys::commit() {
-  for (const auto& [table, at] : pending_latest_) {
-    auto [it, fresh] = latest_.emplace(table, at);
-    if (!fresh) it->second = std::max(it->second, at);
-  }
+  for (const auto& [table, at] : pending_latest_) raise(latest_, table, at);
   pending_latest_.clear();
-  if (removed_.empty()) {
-    added_.clear();
-    return;
-  }
-  std::lock_guard lock(mutex_);
-  for (const auto& [h, seq] : removed_) erase(h, seq);
   added_.clear();
+  if (removed_.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (const auto& [seq, h] : removed_) erase(h, seq);
   removed_.clear();
-  removed_seqs_.clear();
 }
 
 void IdempotencyKeys::rollback() {
   pending_latest_.clear();
+  removed_.clear();
   std::lock_guard lock(mutex_);
   for (const auto& [h, seq] : added_) erase(h, seq);
   added_.clear();
-  removed_.clear();
-  removed_seqs_.clear();
 }
 
 size_t IdempotencyKeys::size() const {
@@ -125,13 +115,16 @@ size_t IdempotencyKeys::size() const {
   return live_;
 }
 
+size_t IdempotencyKeys::capacity_for(size_t records) {
+  size_t capacity = 16;
+  while (capacity < (records + 1) * 4) capacity *= 2;
+  return capacity;
+}
+
 void IdempotencyKeys::insert(uint64_t h, int64_t seq) {
-  if ((used_ + 1) * 2 > slots_.size()) {
-    // Tombstones go, and the table is a quarter full again at most.
-    size_t capacity = 16;
-    while (capacity < (live_ + 1) * 4) capacity *= 2;
-    rebuild(capacity);
-  }
+  // Past half full (tombstones count), tombstones go and the table is a
+  // quarter full again at most.
+  if ((used_ + 1) * 2 > slots_.size()) rebuild(capacity_for(live_));
   const size_t mask = slots_.size() - 1;
   size_t i = slot_of(h, slots_.size());
   while (slots_[i].seq > 0) i = (i + 1) & mask;

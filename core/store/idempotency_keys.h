@@ -29,7 +29,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 namespace clusterlite {
@@ -70,6 +70,8 @@ class IdempotencyKeys {
   };
   static constexpr int64_t kEmpty = 0;
   static constexpr int64_t kRemoved = -1;
+  // Slots for `records` kept records: a quarter full at most, a power of two.
+  static size_t capacity_for(size_t records);
   void insert(uint64_t h, int64_t seq);  // with mutex_ held
   void erase(uint64_t h, int64_t seq);   // with mutex_ held
   void rebuild(size_t capacity);         // with mutex_ held
@@ -79,10 +81,10 @@ class IdempotencyKeys {
   size_t live_ = 0;          // guarded by mutex_: slots that hold a record
   size_t used_ = 0;          // guarded by mutex_: slots that are not empty (live and tombstones)
   // Only the writer's thread touches these: the transaction's adds (undone
-  // by rollback) and removals (done by commit).
+  // by rollback), its removals by seq with their hash (done by commit), and
+  // W per table, committed and pending.
   std::vector<std::pair<uint64_t, int64_t>> added_;
-  std::vector<std::pair<uint64_t, int64_t>> removed_;
-  std::unordered_set<int64_t> removed_seqs_;
+  std::unordered_map<int64_t, uint64_t> removed_;
   std::map<std::string, int64_t, std::less<>> latest_, pending_latest_;
 };
 

@@ -108,7 +108,8 @@ struct KeysetSelect {
 
   // The SQL text and the values to bind to its parameters, in order.
   std::pair<std::string, std::vector<SqlValue>> render() const {
-    if (!search.empty() && !search_columns.empty() && order_column.empty()) return render_search_by_id();
+    const bool searching = !search.empty() && !search_columns.empty();
+    if (searching && order_column.empty()) return render_search_by_id();
     std::string sql = "SELECT " + columns + " FROM " + table;
     std::vector<SqlValue> binds;
     std::vector<std::string> terms;
@@ -116,15 +117,9 @@ struct KeysetSelect {
       terms.push_back(term);
       binds.push_back(value);
     }
-    bool searching = !search.empty() && !search_columns.empty();
     if (searching) {
       std::string any;
-      for (auto& c : search_columns) {
-        if (!any.empty()) any += " OR ";
-        any += "(" + c + " >= ? COLLATE NOCASE AND " + c + " < ? COLLATE NOCASE)";
-        binds.push_back(search);
-        binds.push_back(search + "\xFF");
-      }
+      for (auto& c : search_columns) any += (any.empty() ? "(" : " OR (") + prefix_range(c, binds) + ")";
       terms.push_back("(" + any + ")");
     }
     if (has_cursor) {
@@ -156,6 +151,13 @@ struct KeysetSelect {
   }
 
  private:
+  // Column `c` starting with the search prefix, its two values added to `binds`.
+  std::string prefix_range(const std::string& c, std::vector<SqlValue>& binds) const {
+    binds.push_back(search);
+    binds.push_back(search + "\xFF");
+    return c + " >= ? COLLATE NOCASE AND " + c + " < ? COLLATE NOCASE";
+  }
+
   // A search in id order: the ids of the page from the search columns'
   // indexes, one SELECT per column joined by UNION, then their rows.
   std::pair<std::string, std::vector<SqlValue>> render_search_by_id() const {
@@ -168,9 +170,7 @@ struct KeysetSelect {
         branch += term + " AND ";
         binds.push_back(value);
       }
-      branch += c + " >= ? COLLATE NOCASE AND " + c + " < ? COLLATE NOCASE";
-      binds.push_back(search);
-      binds.push_back(search + "\xFF");
+      branch += prefix_range(c, binds);
       if (has_cursor) {
         // +id: the keyset must not steer the plan away from the column's index.
         branch += std::string(" AND +id") + (descending ? " < ?" : " > ?");
