@@ -2,13 +2,16 @@
 history"): a create retried through another node answers the first create
 again; the key with another request is refused; two copies raced through two
 nodes apply once and get one answer; a retry after the key's retention (in
-event time) is applied as new; equal keys on two tables do not collide; an
-entity's history is the same on every node and pages."""
+event time) is applied as new; equal keys on two tables do not collide; keys
+are found by a restarted node and by one that was paused while they were
+used; an entity's history is the same on every node and pages."""
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import threading
 import uuid
@@ -210,3 +213,41 @@ def test_a_retry_through_a_node_that_missed_the_first_request(cluster: Cluster):
     assert again.json() == first.json()
     wait_converged([a, b])
     assert [count_users(n, body["email"]) for n in (a, b)] == [1, 1]
+
+
+def test_keys_are_found_after_a_restart_and_by_a_node_that_lagged(cluster: Cluster):
+    """A sole writer finds keys through memory built from its file at start-up
+    (docs/design.md, "How a key is found"): a restarted node still answers a
+    retry of a key it recorded before, and a node paused while keys were used
+    decides their retries alike once it catches up."""
+    a, b = start(cluster, 2)
+    kept = user("Kept")
+    first = a.request("POST", "/users", kept, headers=keyed("kept-1"))
+    assert first.status == 201, first.body
+    wait_converged([a, b])
+
+    b.stop()
+    b.start()
+    again = b.request("POST", "/users", kept, headers=keyed("kept-1"))
+    assert again.status == 201 and again.headers.get("idempotency-replayed") == "true", again.body
+    assert again.json() == first.json()
+
+    later = user("Later")
+    os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        second = a.request("POST", "/users", later, headers=keyed("kept-2"))
+        assert second.status == 201, second.body
+        other = a.request("POST", "/users", user("Other"), headers=keyed("kept-1"))
+        assert other.status == 422, other.body
+    finally:
+        os.kill(b.proc.pid, signal.SIGCONT)
+    retried = b.request("POST", "/users", later, headers=keyed("kept-2"))
+    assert retried.status == 201 and retried.headers.get("idempotency-replayed") == "true", retried.body
+    assert retried.json() == second.json()
+    refused = b.request("POST", "/users", user("Other"), headers=keyed("kept-1"))
+    assert refused.status == 422, refused.body
+    wait_converged([a, b])
+    for email in (kept["email"], later["email"]):
+        assert [count_users(n, email) for n in (a, b)] == [1, 1]
+    records = "SELECT table_name, key, event_id FROM _cl_idempotency ORDER BY key, event_id"
+    assert a.query(records) == b.query(records)
