@@ -288,7 +288,9 @@ def test_nginx_sends_no_traffic_to_a_node_until_it_is_ready(tmp_path, brokers, t
         # Ready now: the gate puts it back within a few of its rounds.
         wait_until(lambda: any(http("GET", f"{api}/healthz").headers.get("x-clusterlite-node") == "node-2"
                                for _ in range(4)), 20, "nginx to send node-2 requests once it is ready")
-        assert "node-2 ready, in" in (launcher.state / "nginx" / "gate.log").read_text()
+        # The gate logs a change after nginx has reloaded with it.
+        gate_log = launcher.state / "nginx" / "gate.log"
+        wait_until(lambda: "node-2 ready, in" in gate_log.read_text(), 10, "the gate to log node-2 in")
 
         # A node that stops answering leaves the upstream, and comes back.
         pid = int((launcher.state / "node-2" / "node.pid").read_text())
