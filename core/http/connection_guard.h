@@ -130,6 +130,18 @@ class ClientConnection {
 
   ResponseSocket& socket() { return socket_; }
 
+  // The reactor thread's own note of the request being received: whether
+  // Pistache's parser holds its first part (what arrived last ended
+  // mid-request), and the ClusterLite-Position value read from its head
+  // before Pistache parsed it (request_head.h).
+  struct Receiving {
+    bool started = false;
+    bool has_position = false;
+    std::string position;  // its capacity is kept from request to request
+    void clear() { started = has_position = false; }
+  };
+  Receiving& receiving() { return receiving_; }
+
  private:
   friend class ConnectionGuard;
   static int64_t ticks(Clock::time_point t) { return t.time_since_epoch().count(); }
@@ -144,6 +156,7 @@ class ClientConnection {
   std::atomic<int64_t> idle_since_{0};     // the latest answer (or the connection's start)
   std::atomic<bool> received_{false};      // a byte of the current request arrived
   std::atomic<bool> closing_{false};       // the guard closed it
+  Receiving receiving_;                    // the reactor thread's alone
 };
 
 }  // namespace clusterlite

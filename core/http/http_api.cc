@@ -27,6 +27,7 @@
 #include "http/list_query.h"
 #include "http/openapi.h"
 #include "http/problem.h"
+#include "http/request_head.h"
 #include "http/responder.h"
 #include "http/response_socket.h"
 #include "http/routes.h"
@@ -133,8 +134,11 @@ class Router {
  public:
   explicit Router(HttpApi::State& state) : s_(state), cfg_(state.services.config) {}
 
-  // `method`: the request's (also one Pistache does not know).
-  void handle(const Http::Request& req, ResponderPtr r, const std::string& method) {
+  // `method`: the request's (also one Pistache does not know). `position`:
+  // the ClusterLite-Position value read from the request's head before
+  // Pistache parsed it (request_head.h), if it had one.
+  void handle(const Http::Request& req, ResponderPtr r, const std::string& method,
+              std::optional<std::string_view> position) {
     const std::string& path = req.resource();
     if (method == "OPTIONS") return preflight(req, *r);
     if (s_.draining) {
@@ -181,8 +185,9 @@ class Router {
     const LoadedPlugin* loaded = plugins->find(table);
     if (!loaded) return r->problem(404, "unknown table: " + table.substr(0, 64));
     const PluginPtr& plugin = loaded->table;
-    Position session;
-    if (!session_position(req, *r, session)) return;
+    const Position* brought = session_position(req, position, *r);
+    if (!brought) return;
+    const Position& session = *brought;
     if (route.endpoint == Endpoint::kList) return list(req, *loaded, table, session, r);
     if (route.endpoint == Endpoint::kCreate)
       return write(req, WriteKind::kCreate, *loaded, table, {}, session, r);
@@ -369,34 +374,59 @@ class Router {
     return true;
   }
 
-  // The session position a request brings (the ClusterLite-Position header,
-  // the clusterlite_position cookie, or both, merged) into `session`; false
-  // after answering 400 for a malformed one. A token of another log (the
-  // cluster was built again on a new topic) is ignored.
-  bool session_position(const Http::Request& req, Responder& r, Position& session) {
-    const std::string& topic = s_.services.log.topic();
+  // The session position a request brings: the ClusterLite-Position header
+  // (`lifted`, read from the head before Pistache parsed it, or a header
+  // Pistache kept), the clusterlite_position cookie, or several of them,
+  // merged; nullptr after answering 400 for a malformed one. A token of
+  // another log (the cluster was built again on a new topic) is ignored.
+  // What it returns lives on this thread until its next request: whatever
+  // runs later copies it.
+  const Position* session_position(const Http::Request& req, std::optional<std::string_view> lifted,
+                                    Responder& r) {
+    static const Position kNone;
     // A client sends the same token until it writes again: each thread keeps
-    // the last token it decoded, and what it decoded to.
-    thread_local std::string last_token, last_topic;
-    thread_local Position last_position;
-    thread_local PositionToken last_kind = PositionToken::kMalformed;
-    auto take = [&](const std::string& token, const std::string& where) {
-      if (token != last_token || topic != last_topic) {
-        last_position.clear();
-        last_kind = decode_position(token, topic, last_position);
-        last_token = token;
-        last_topic = topic;
+    // the token it decoded last from each source, and what it decoded to.
+    struct Decoded {
+      std::string token, topic;
+      Position position;
+      PositionToken kind = PositionToken::kMalformed;
+    };
+    thread_local Decoded from_head, from_header, from_cookie;
+    thread_local Position merged;
+    const std::string& topic = s_.services.log.topic();
+    const Position* session = &kNone;
+    auto take = [&](Decoded& d, std::string_view token, const std::string& where) {
+      if (token != d.token || topic != d.topic) {
+        d.position.clear();
+        d.kind = decode_position(token, topic, d.position);
+        d.token.assign(token);
+        d.topic = topic;
       }
-      if (last_kind == PositionToken::kValid) merge_position(session, last_position);
-      if (last_kind != PositionToken::kMalformed) return true;
-      r.problem(400, where + " is not a ClusterLite position token (as a write answer gives it)", where);
-      return false;
+      if (d.kind == PositionToken::kMalformed) {
+        r.problem(400, where + " is not a ClusterLite position token (as a write answer gives it)", where);
+        return false;
+      }
+      if (d.kind != PositionToken::kValid) return true;
+      if (session == &kNone) {
+        session = &d.position;
+      } else {
+        if (session != &merged) merged = *session;
+        merge_position(merged, d.position);
+        session = &merged;
+      }
+      return true;
     };
     static const std::string kHeader(kPositionHeader), kCookie(kPositionCookie);
-    const auto& raw = req.headers().rawList();
-    if (auto it = raw.find(kHeader); it != raw.end() && !take(it->second.value(), kHeader)) return false;
-    if (req.cookies().has(kCookie) && !take(req.cookies().get(kCookie).value, kCookie + " cookie")) return false;
-    return true;
+    if (lifted && !take(from_head, *lifted, kHeader)) return nullptr;
+    // Pistache's map hashes a lower-cased copy of the name it is asked for:
+    // the few raw headers are compared in place instead.
+    for (const auto& [name, raw] : req.headers().rawList())
+      if (name.size() == kHeader.size() && strncasecmp(name.data(), kHeader.data(), kHeader.size()) == 0 &&
+          !take(from_header, trim_field_value(raw.value()), kHeader))
+        return nullptr;
+    if (req.cookies().has(kCookie) && !take(from_cookie, req.cookies().get(kCookie).value, kCookie + " cookie"))
+      return nullptr;
+    return session;
   }
 
   // Whether this node has applied the session's position already (no waiter
@@ -1049,39 +1079,67 @@ class ApiHandler : public Http::Handler {
   // like one it knows that no route takes (PATCH): see serve_unknown_method.
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
     auto parser = getParser(peer);
+    auto connection = GuardedTransport::connection_of(*peer);
+    // Each path that ends the request resets the parser and the note.
+    auto reset = [&] {
+      parser->reset();
+      if (connection) connection->receiving().clear();
+    };
     try {
-      if (!parser->feed(buffer, len)) {
-        parser->reset();
+      if (!feed(*parser, std::string_view(buffer, len), connection.get())) {
+        reset();
         return refuse(peer, 413, "the request is over " + std::to_string(getMaxRequestSize()) +
                                      " bytes (http.max_body_bytes plus 64 KiB of headers)");
       }
       if (parser->parse() != Http::Private::State::Done) return;
       parser->request.copyAddress(peer->address());
       peer->setIdle(false);
-      serve(parser->request, peer);
-      parser->reset();
+      std::optional<std::string_view> position;
+      if (connection && connection->receiving().has_position) position = connection->receiving().position;
+      serve(parser->request, peer, connection, position);
+      reset();
     } catch (const Http::HttpError& e) {
-      parser->reset();
+      reset();
       if (serve_unknown_method(std::string_view(buffer, len), peer)) return;
       int status = e.code() >= 400 && e.code() < 500 ? e.code() : 400;
       refuse(peer, status, std::string("the request cannot be parsed: ") + e.what());
     } catch (const std::bad_alloc&) {
       // Pistache sizes the body from Content-Length before reading it.
-      parser->reset();
+      reset();
       refuse(peer, 413, "the request's Content-Length is larger than this node takes");
     } catch (const std::length_error&) {
       // A negative Content-Length, read as a size.
-      parser->reset();
+      reset();
       refuse(peer, 400, "the request's Content-Length is not a body size");
     } catch (const std::exception& e) {
       // A header Pistache cannot parse (a Cookie header without "name=value"):
       // the request's fault, not the node's.
-      parser->reset();
+      reset();
       refuse(peer, 400, std::string("the request cannot be parsed: ") + e.what());
     }
   }
 
-  void onRequest(const Http::Request& req, Http::ResponseWriter writer) override { serve(req, writer.getPeer()); }
+  // Gives `data` to the parser; false past the request size limit. When
+  // `data` starts a request and holds its whole head, the head's
+  // ClusterLite-Position line is kept in `connection`'s note instead
+  // (request_head.h says why); a value over kMaxPositionBytes stays in the
+  // request for the router to refuse.
+  static bool feed(Http::RequestParser& parser, std::string_view data, ClientConnection* connection) {
+    if (!connection || connection->receiving().started) return parser.feed(data.data(), data.size());
+    auto& note = connection->receiving();
+    note.started = true;
+    auto line = find_header_line(data, kPositionHeader);
+    if (!line || line->value.size() > kMaxPositionBytes) return parser.feed(data.data(), data.size());
+    note.has_position = true;
+    note.position.assign(line->value);
+    return parser.feed(data.data(), line->begin) &&
+           parser.feed(data.data() + line->end, data.size() - line->end);
+  }
+
+  void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
+    auto peer = writer.getPeer();
+    serve(req, peer, peer ? GuardedTransport::connection_of(*peer) : nullptr, std::nullopt);
+  }
 
  private:
   // Answers a request the parser refused (no Request to answer with).
@@ -1118,7 +1176,7 @@ class ApiHandler : public Http::Handler {
     } catch (const std::exception&) {
       return false;
     }
-    serve(parser.request, peer, method);
+    serve(parser.request, peer, GuardedTransport::connection_of(*peer), std::nullopt, method);
     return true;
   }
 
@@ -1142,9 +1200,13 @@ class ApiHandler : public Http::Handler {
     return out + "\r\n";
   }
 
-  // `method`: the request's method when Pistache does not know it.
-  void serve(const Http::Request& req, const std::shared_ptr<Tcp::Peer>& peer, const std::string& method = {}) {
-    auto connection = peer ? GuardedTransport::connection_of(*peer) : nullptr;
+  // `connection`: the peer's (none when refused at the door). `position`:
+  // the ClusterLite-Position value read from the request's head before
+  // Pistache parsed it. `method`: the request's method when Pistache does
+  // not know it.
+  void serve(const Http::Request& req, const std::shared_ptr<Tcp::Peer>& peer,
+             std::shared_ptr<ClientConnection> connection, std::optional<std::string_view> position,
+             const std::string& method = {}) {
     auto r = std::make_shared<Responder>(req, peer, connection, state_->services.config, state_->services.metrics,
                                          state_->in_flight);
     if (!method.empty()) r->unknown_method();
@@ -1155,9 +1217,11 @@ class ApiHandler : public Http::Handler {
       }
       // Pistache bounds only the whole request (body limit + 64 KiB), so a
       // request with a small body could carry ~1 MiB of headers: refuse it.
-      if (header_bytes(req) > kMaxHeaderBytes)
+      size_t position_bytes = position ? kPositionHeader.size() + position->size() + 4 : 0;
+      if (header_bytes(req) + position_bytes > kMaxHeaderBytes)
         return r->problem(431, "request headers exceed " + std::to_string(kMaxHeaderBytes) + " bytes");
-      Router(*state_).handle(req, r, method.empty() ? std::string(Http::methodString(req.method())) : method);
+      Router(*state_).handle(req, r, method.empty() ? std::string(Http::methodString(req.method())) : method,
+                             position);
     } catch (const std::exception& e) {
       log::error("http", std::string("request failed: ") + e.what());
       r->problem(500, "internal error");

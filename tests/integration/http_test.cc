@@ -382,6 +382,76 @@ TEST_F(HttpApiTest, MethodsHttpDoesNotDefineAre405WithAllowToo) {
   EXPECT_EQ(c.request("GET", "/healthz").status, 200);
 }
 
+// The node reads ClusterLite-Position from a request head that arrives whole
+// before Pistache parses the request (request_head.h), and leaves it to
+// Pistache otherwise: the answer is the same however the bytes arrive, and
+// nothing of one request's position stays for the next on the connection.
+TEST_F(HttpApiTest, APositionIsReadHoweverTheRequestArrives) {
+  auto made = request("POST", "/users", kJson, user_json("Pos", "pos-arrival@example.com"));
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string token = made.header("ClusterLite-Position");
+  ASSERT_FALSE(token.empty());
+  const std::string id = parse(made.body)["id"].GetString();
+  // Sends `bytes` in the pieces cut at `cuts`, each in a write of its own
+  // with a pause between (TCP_NODELAY: the node reads them one by one).
+  auto send_in_pieces = [](HttpConnection& c, const std::string& bytes, std::vector<size_t> cuts) {
+    size_t from = 0;
+    cuts.push_back(bytes.size());
+    for (size_t cut : cuts) {
+      c.send_raw(std::string_view(bytes).substr(from, cut - from));
+      from = cut;
+      std::this_thread::sleep_for(20ms);
+    }
+  };
+  HttpConnection c(node_->port());
+  for (const std::string& value : {token, std::string("nonsense"), std::string("  ") + token + "\t"}) {
+    bool valid = value != "nonsense";
+    const std::string get = "GET /users/" + id + " HTTP/1.1\r\nHost: x\r\nClusterLite-Position: " + value + "\r\n\r\n";
+    size_t line = get.find("ClusterLite"), head = get.size();
+    for (const std::vector<size_t>& cuts : std::vector<std::vector<size_t>>{
+             {}, {line + 5}, {line - 2}, {head - 1}, {3, line, line + 30, head - 2}}) {
+      SCOPED_TRACE(value + ", " + std::to_string(cuts.size()) + " cut(s)");
+      send_in_pieces(c, get, cuts);
+      auto r = c.read_response();
+      if (valid) {
+        EXPECT_EQ(r.status, 200) << r.body;
+        EXPECT_NE(r.body.find(id), std::string::npos) << r.body;
+      } else {
+        expect_problem(r, 400, "malformed position");
+        EXPECT_EQ(parse(r.body)["field"].GetString(), std::string("ClusterLite-Position")) << r.body;
+      }
+      // The next request on the connection brings no position and is answered as such.
+      auto plain = c.request("GET", "/users/" + id);
+      EXPECT_EQ(plain.status, 200) << plain.body;
+    }
+  }
+  // A write whose head arrives whole before its body: the position read from
+  // the head is kept until the body is in, and a malformed one writes nothing.
+  auto post = [&](const std::string& value, const std::string& email) {
+    std::string body = user_json("Split", email);
+    std::string bytes = "POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nClusterLite-Position: " +
+                        value + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    size_t head = bytes.size() - body.size();
+    send_in_pieces(c, bytes, {head, head + 5});
+    return c.read_response();
+  };
+  Snapshot before = snapshot();
+  expect_problem(post("nonsense", "split-refused@example.com"), 400, "malformed position, body later");
+  EXPECT_EQ(snapshot(), before);
+  auto written = post(token, "split-written@example.com");
+  EXPECT_EQ(written.status, 201) << written.body;
+  EXPECT_FALSE(written.header("ClusterLite-Position").empty());
+  // Then a split write without one: the last request's position is not its.
+  std::string body = user_json("Split", "split-plain@example.com");
+  std::string bytes = "POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body;
+  send_in_pieces(c, bytes, {bytes.size() - body.size()});
+  EXPECT_EQ(c.read_response().status, 201);
+  // Over kMaxPositionBytes the header stays with Pistache, and is refused as before.
+  expect_problem(c.request("GET", "/users/" + id, {{"ClusterLite-Position", token + std::string(1100, '0')}}), 400,
+                 "oversized position");
+}
+
 TEST_F(HttpApiTest, HeadIs405WithoutABody) {
   HttpConnection c(node_->port());
   c.send_raw("HEAD /users HTTP/1.1\r\nHost: x\r\n\r\n");
