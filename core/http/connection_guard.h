@@ -130,15 +130,19 @@ class ClientConnection {
 
   ResponseSocket& socket() { return socket_; }
 
-  // The reactor thread's own note of the request being received: whether
-  // Pistache's parser holds its first part (what arrived last ended
-  // mid-request), and the ClusterLite-Position value read from its head
-  // before Pistache parsed it (request_head.h).
+  // The reactor thread's own note of the request being received: the bytes
+  // that arrived since it started, the size of its head when its first read
+  // held the whole head (else 0), and the ClusterLite-Position value read
+  // from that head before Pistache parsed it (request_head.h).
   struct Receiving {
-    bool started = false;
+    size_t received = 0;
+    size_t head = 0;
     bool has_position = false;
     std::string position;  // its capacity is kept from request to request
-    void clear() { started = has_position = false; }
+    void clear() {
+      received = head = 0;
+      has_position = false;
+    }
   };
   Receiving& receiving() { return receiving_; }
 

@@ -10,9 +10,15 @@ std::string_view trim_field_value(std::string_view s) {
   return s;
 }
 
+size_t head_size(std::string_view data) {
+  size_t blank = data.find("\r\n\r\n");
+  return blank == std::string_view::npos ? 0 : blank + 4;
+}
+
 std::optional<HeadLine> find_header_line(std::string_view data, std::string_view name) {
-  size_t head_end = data.find("\r\n\r\n");
-  if (head_end == std::string_view::npos || name.empty()) return std::nullopt;
+  size_t head = head_size(data);
+  if (head == 0 || name.empty()) return std::nullopt;
+  size_t head_end = head - 4;
   // `at` is the CRLF before a line: first the request line's (a head starts
   // with one); the CRLF at `head_end` is the last header line's, followed by
   // the blank line.

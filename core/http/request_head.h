@@ -22,11 +22,16 @@ struct HeadLine {
   std::string_view value;  // its value, without the whitespace around it
 };
 
+// The size of the head of the request that `data` starts with: its request
+// line and header lines through the blank line that ends them; 0 when `data`
+// does not hold the whole head.
+size_t head_size(std::string_view data);
+
 // The first header line called `name` (compared ignoring ASCII case) in the
 // head of the request that `data` starts with; nullopt when `data` does not
-// hold that whole head (up to the blank line that ends it) or the head has no
-// such line. Only lines between the request line and the blank line count:
-// nothing in a body, or in a request after the first, is looked at.
+// hold that whole head or the head has no such line. Only lines between the
+// request line and the blank line count: nothing in a body, or in a request
+// after the first, is looked at.
 std::optional<HeadLine> find_header_line(std::string_view data, std::string_view name);
 
 // A header's value without the spaces and tabs around it, which are not

@@ -96,6 +96,8 @@ class Responder {
     head_ = false;
     keep_alive_ = false;
   }
+  // The answer says `Connection: close`.
+  void close_connection() { keep_alive_ = false; }
   // The route kind this request is counted under in /metrics.
   void set_route(Route route) { route_ = route; }
 

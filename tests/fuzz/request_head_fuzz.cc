@@ -56,6 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   // A copy of exactly `size` bytes, so that reading past them is caught.
   std::string copy(reinterpret_cast<const char*>(bytes), size);
   std::string_view data(copy);
+  size_t head = data.find("\r\n\r\n");
+  if (clusterlite::head_size(data) != (head == std::string_view::npos ? 0 : head + 4)) std::abort();
   auto found = clusterlite::find_header_line(data, kName);
   auto expected = reference(data);
   if (found.has_value() != expected.has_value()) std::abort();

@@ -452,6 +452,59 @@ TEST_F(HttpApiTest, APositionIsReadHoweverTheRequestArrives) {
                  "oversized position");
 }
 
+// Requests pipelined behind another in what arrived are not taken (Pistache
+// keeps nothing after a request): the first is answered with
+// `Connection: close`, so the client knows to send the rest again, and what
+// it did not answer changed nothing.
+TEST_F(HttpApiTest, PipelinedRequestsAreDeclinedWithConnectionClose) {
+  auto get = [](const std::string& target) { return "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"; };
+  auto post = [](const std::string& email) {
+    std::string body = user_json("Piped", email);
+    return "POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  {
+    HttpConnection c(node_->port());
+    c.send_raw(get("/healthz") + get("/users?limit=1"));
+    auto first = c.read_response();
+    EXPECT_EQ(first.status, 200);
+    EXPECT_EQ(lower(first.header("Connection")), "close");
+  }
+  Snapshot before = snapshot();
+  {
+    HttpConnection c(node_->port());
+    c.send_raw(post("piped-1@example.com") + post("piped-2@example.com"));
+    auto first = c.read_response();
+    EXPECT_EQ(first.status, 201) << first.body;
+    EXPECT_EQ(lower(first.header("Connection")), "close");
+  }
+  {
+    // The head in one read, then the body and the next request in another.
+    HttpConnection c(node_->port());
+    std::string one = post("piped-3@example.com");
+    size_t head = one.find("\r\n\r\n") + 4;
+    c.send_raw(one.substr(0, head));
+    std::this_thread::sleep_for(20ms);
+    c.send_raw(one.substr(head) + get("/healthz"));
+    auto first = c.read_response();
+    EXPECT_EQ(first.status, 201) << first.body;
+    EXPECT_EQ(lower(first.header("Connection")), "close");
+  }
+  Snapshot after = snapshot();
+  EXPECT_EQ(after.users, before.users + 2);  // piped-1 and piped-3, not piped-2
+  auto listed = request("GET", "/users?email=piped-2@example.com");
+  EXPECT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.body, "[]");
+  // One request per read keeps the connection, with a body too.
+  HttpConnection c(node_->port());
+  for (int i = 0; i < 3; ++i) {
+    c.send_raw(post("piped-keep-" + std::to_string(i) + "@example.com"));
+    auto r = c.read_response();
+    EXPECT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(lower(r.header("Connection")), "keep-alive");
+  }
+}
+
 TEST_F(HttpApiTest, HeadIs405WithoutABody) {
   HttpConnection c(node_->port());
   c.send_raw("HEAD /users HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -135,3 +135,11 @@ TEST(RequestHeadTest, EveryCutOfARequestIsWholeOrLeftAlone) {
     EXPECT_EQ(line->value, "1.abc.0-5");
   }
 }
+
+TEST(RequestHeadTest, MeasuresTheHeadThroughItsBlankLine) {
+  EXPECT_EQ(head_size("GET / HTTP/1.1\r\n\r\n"), 18u);
+  EXPECT_EQ(head_size("GET / HTTP/1.1\r\nHost: x\r\n\r\n{\"a\":1}\r\n\r\n"), 27u);
+  EXPECT_EQ(head_size("GET / HTTP/1.1\r\nHost: x\r\n\r"), 0u);
+  EXPECT_EQ(head_size("GET / HTTP/1.1\nHost: x\n\n"), 0u);
+  EXPECT_EQ(head_size(""), 0u);
+}
