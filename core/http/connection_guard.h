@@ -25,7 +25,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_set>
 
@@ -139,6 +141,10 @@ class ClientConnection {
     size_t head = 0;
     bool has_position = false;
     std::string position;  // its capacity is kept from request to request
+    std::optional<std::string_view> lifted_position() const {
+      if (!has_position) return std::nullopt;
+      return position;
+    }
     void clear() {
       received = head = 0;
       has_position = false;

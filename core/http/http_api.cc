@@ -1094,14 +1094,13 @@ class ApiHandler : public Http::Handler {
       if (parser->parse() != Http::Private::State::Done) return;
       parser->request.copyAddress(peer->address());
       peer->setIdle(false);
-      std::optional<std::string_view> position;
-      if (connection && connection->receiving().has_position) position = connection->receiving().position;
-      serve(parser->request, peer, connection, position, {},
-            connection && more_arrived(parser->request, connection->receiving()));
+      const ClientConnection::Receiving* note = connection ? &connection->receiving() : nullptr;
+      serve(parser->request, peer, connection, note ? note->lifted_position() : std::nullopt, {},
+            note && more_arrived(parser->request, *note));
       reset();
     } catch (const Http::HttpError& e) {
       reset();
-      if (serve_unknown_method(std::string_view(buffer, len), peer)) return;
+      if (serve_unknown_method(std::string_view(buffer, len), peer, connection)) return;
       int status = e.code() >= 400 && e.code() < 500 ? e.code() : 400;
       refuse(peer, status, std::string("the request cannot be parsed: ") + e.what());
     } catch (const std::bad_alloc&) {
@@ -1173,7 +1172,8 @@ class ApiHandler : public Http::Handler {
   // that the router answers it as any method without a route: 405 with
   // `Allow` (after the token check on a path that needs one), 404 for a path
   // no route has. False when `data` is not that.
-  bool serve_unknown_method(std::string_view data, const std::shared_ptr<Tcp::Peer>& peer) {
+  bool serve_unknown_method(std::string_view data, const std::shared_ptr<Tcp::Peer>& peer,
+                            const std::shared_ptr<ClientConnection>& connection) {
     size_t space = data.find(' ');
     if (space == std::string_view::npos || space == 0 || space > 32) return false;
     std::string method(data.substr(0, space));
@@ -1193,7 +1193,7 @@ class ApiHandler : public Http::Handler {
     } catch (const std::exception&) {
       return false;
     }
-    serve(parser.request, peer, GuardedTransport::connection_of(*peer), std::nullopt, method);
+    serve(parser.request, peer, connection, std::nullopt, method);
     return true;
   }
 

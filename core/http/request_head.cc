@@ -16,25 +16,24 @@ size_t head_size(std::string_view data) {
 }
 
 std::optional<HeadLine> find_header_line(std::string_view data, std::string_view name) {
-  size_t head = head_size(data);
-  if (head == 0 || name.empty()) return std::nullopt;
-  size_t head_end = head - 4;
   // `at` is the CRLF before a line: first the request line's (a head starts
-  // with one); the CRLF at `head_end` is the last header line's, followed by
-  // the blank line.
-  size_t request_line_end = data.find("\r\n");
-  if (request_line_end == 0) return std::nullopt;
-  for (size_t at = request_line_end; at < head_end;) {
+  // with one). The lines are walked to the blank line that ends the head, so
+  // a line found counts only once the head is known to be whole.
+  size_t at = data.find("\r\n");
+  if (at == 0 || at == std::string_view::npos || name.empty()) return std::nullopt;
+  std::optional<HeadLine> found;
+  for (;;) {
     size_t line = at + 2;
-    size_t eol = data.find("\r\n", line);  // head_end at the latest
-    if (eol - line > name.size() && data[line + name.size()] == ':' &&
+    size_t eol = data.find("\r\n", line);
+    if (eol == std::string_view::npos) return std::nullopt;  // the head is not whole
+    if (eol == line) return found;                          // the blank line
+    if (!found && eol - line > name.size() && data[line + name.size()] == ':' &&
         strncasecmp(data.data() + line, name.data(), name.size()) == 0) {
       size_t value = line + name.size() + 1;
-      return HeadLine{line, eol + 2, trim_field_value(data.substr(value, eol - value))};
+      found = HeadLine{line, eol + 2, trim_field_value(data.substr(value, eol - value))};
     }
     at = eol;
   }
-  return std::nullopt;
 }
 
 }  // namespace clusterlite

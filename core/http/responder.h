@@ -94,7 +94,7 @@ class Responder {
   void unknown_method() {
     method_ = Metrics::kOtherMethod;
     head_ = false;
-    keep_alive_ = false;
+    close_connection();
   }
   // The answer says `Connection: close`.
   void close_connection() { keep_alive_ = false; }

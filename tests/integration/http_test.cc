@@ -40,6 +40,26 @@ std::string user_json(const std::string& name, const std::string& email) {
   return R"({"name":")" + name + R"(","email":")" + email + R"("})";
 }
 
+// A whole `POST /users` as a client writes it, making user `name` with
+// `email`; `headers`: more header lines, each "Name: value\r\n".
+std::string raw_create(const std::string& name, const std::string& email, const std::string& headers = {}) {
+  std::string body = user_json(name, email);
+  return "POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + headers +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// Sends `bytes` in the pieces cut at `cuts`, each in a write of its own with
+// a pause between (TCP_NODELAY: the node reads them one by one).
+void send_in_pieces(HttpConnection& c, std::string_view bytes, std::vector<size_t> cuts) {
+  size_t from = 0;
+  cuts.push_back(bytes.size());
+  for (size_t cut : cuts) {
+    c.send_raw(bytes.substr(from, cut - from));
+    from = cut;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
 // What a bad request must not change: the table's digest and row count as the
 // node reports them, and the row counts of the file itself.
 struct Snapshot {
@@ -392,17 +412,6 @@ TEST_F(HttpApiTest, APositionIsReadHoweverTheRequestArrives) {
   const std::string token = made.header("ClusterLite-Position");
   ASSERT_FALSE(token.empty());
   const std::string id = parse(made.body)["id"].GetString();
-  // Sends `bytes` in the pieces cut at `cuts`, each in a write of its own
-  // with a pause between (TCP_NODELAY: the node reads them one by one).
-  auto send_in_pieces = [](HttpConnection& c, const std::string& bytes, std::vector<size_t> cuts) {
-    size_t from = 0;
-    cuts.push_back(bytes.size());
-    for (size_t cut : cuts) {
-      c.send_raw(std::string_view(bytes).substr(from, cut - from));
-      from = cut;
-      std::this_thread::sleep_for(20ms);
-    }
-  };
   HttpConnection c(node_->port());
   for (const std::string& value : {token, std::string("nonsense"), std::string("  ") + token + "\t"}) {
     bool valid = value != "nonsense";
@@ -428,10 +437,8 @@ TEST_F(HttpApiTest, APositionIsReadHoweverTheRequestArrives) {
   // A write whose head arrives whole before its body: the position read from
   // the head is kept until the body is in, and a malformed one writes nothing.
   auto post = [&](const std::string& value, const std::string& email) {
-    std::string body = user_json("Split", email);
-    std::string bytes = "POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nClusterLite-Position: " +
-                        value + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    size_t head = bytes.size() - body.size();
+    std::string bytes = raw_create("Split", email, "ClusterLite-Position: " + value + "\r\n");
+    size_t head = bytes.find("\r\n\r\n") + 4;
     send_in_pieces(c, bytes, {head, head + 5});
     return c.read_response();
   };
@@ -442,10 +449,8 @@ TEST_F(HttpApiTest, APositionIsReadHoweverTheRequestArrives) {
   EXPECT_EQ(written.status, 201) << written.body;
   EXPECT_FALSE(written.header("ClusterLite-Position").empty());
   // Then a split write without one: the last request's position is not its.
-  std::string body = user_json("Split", "split-plain@example.com");
-  std::string bytes = "POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\n\r\n" + body;
-  send_in_pieces(c, bytes, {bytes.size() - body.size()});
+  std::string bytes = raw_create("Split", "split-plain@example.com");
+  send_in_pieces(c, bytes, {bytes.find("\r\n\r\n") + 4});
   EXPECT_EQ(c.read_response().status, 201);
   // Over kMaxPositionBytes the header stays with Pistache, and is refused as before.
   expect_problem(c.request("GET", "/users/" + id, {{"ClusterLite-Position", token + std::string(1100, '0')}}), 400,
@@ -458,11 +463,7 @@ TEST_F(HttpApiTest, APositionIsReadHoweverTheRequestArrives) {
 // it did not answer changed nothing.
 TEST_F(HttpApiTest, PipelinedRequestsAreDeclinedWithConnectionClose) {
   auto get = [](const std::string& target) { return "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"; };
-  auto post = [](const std::string& email) {
-    std::string body = user_json("Piped", email);
-    return "POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-  };
+  auto post = [](const std::string& email) { return raw_create("Piped", email); };
   {
     HttpConnection c(node_->port());
     c.send_raw(get("/healthz") + get("/users?limit=1"));
@@ -482,10 +483,7 @@ TEST_F(HttpApiTest, PipelinedRequestsAreDeclinedWithConnectionClose) {
     // The head in one read, then the body and the next request in another.
     HttpConnection c(node_->port());
     std::string one = post("piped-3@example.com");
-    size_t head = one.find("\r\n\r\n") + 4;
-    c.send_raw(one.substr(0, head));
-    std::this_thread::sleep_for(20ms);
-    c.send_raw(one.substr(head) + get("/healthz"));
+    send_in_pieces(c, one + get("/healthz"), {one.find("\r\n\r\n") + 4});
     auto first = c.read_response();
     EXPECT_EQ(first.status, 201) << first.body;
     EXPECT_EQ(lower(first.header("Connection")), "close");
